@@ -1,0 +1,104 @@
+#include "cloudhost/driver_library.hpp"
+
+#include "cloudhost/errors.hpp"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace cloudhost {
+namespace {
+
+std::atomic<bool> keep_loaded{[] {
+    const char *v = std::getenv("CLOUDHOST_KEEP_LOADED");
+    return v && *v && std::strcmp(v, "0") != 0;
+}()};
+
+// dlerror() is thread-local and overwritten by the next dl* call: copy it.
+std::string take_dlerror() {
+    const char *e = dlerror();
+    return e ? e : "unknown dynamic loader error";
+}
+
+// Same file on disk? dladdr reports the path the object was opened with.
+bool same_file(const char *a, const std::filesystem::path &b) {
+    std::error_code ec;
+    return a && std::filesystem::equivalent(a, b, ec) && !ec;
+}
+
+} // namespace
+
+void DriverLibrary::set_keep_loaded(bool keep) noexcept { keep_loaded = keep; }
+
+std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &path,
+                                                   DriverInfo info) {
+    const std::string where = path.string() + ": ";
+    dlerror();
+    void *handle = dlopen(path.c_str(), RTLD_LOCAL | RTLD_NOW);
+    if (!handle)
+        throw LoadError(where + "load failed: " + take_dlerror());
+
+    std::shared_ptr<DriverLibrary> lib(new DriverLibrary);
+    lib->path_ = path;
+    lib->info_ = std::move(info);
+    lib->handle_ = handle; // from here on the destructor closes it
+
+    dlerror();
+    void *sym = dlsym(handle, CH_DRIVER_ENTRY_SYMBOL);
+    if (!sym)
+        throw LoadError(where + "no entry point " CH_DRIVER_ENTRY_SYMBOL ": " + take_dlerror());
+    // dlsym searches the dependency tree too (p11-kit d1d4b0a): make sure the
+    // entry point is the driver's own.
+    Dl_info where_defined{};
+    if (!dladdr(sym, &where_defined) || !same_file(where_defined.dli_fname, path))
+        throw LoadError(where + "entry point " CH_DRIVER_ENTRY_SYMBOL " is defined by " +
+                        (where_defined.dli_fname ? where_defined.dli_fname : "another object") +
+                        ", not by the driver");
+
+    auto entry = reinterpret_cast<ch_driver_entry_fn>(sym);
+    ch_entry_request request{sizeof request, CH_ABI_VERSION_MIN, CH_ABI_VERSION_CURRENT};
+    ch_entry_reply reply{sizeof reply, 0, nullptr};
+    const ch_status status = entry(&request, &reply);
+    if (status != CH_OK)
+        throw LoadError(where + "ABI negotiation refused: the host speaks versions " +
+                        std::to_string(CH_ABI_VERSION_MIN) + ".." +
+                        std::to_string(CH_ABI_VERSION_CURRENT) + ", the driver " +
+                        std::to_string(lib->info_.abi_min) + ".." +
+                        std::to_string(lib->info_.abi_max));
+    if (reply.abi_version < CH_ABI_VERSION_MIN || reply.abi_version > CH_ABI_VERSION_CURRENT ||
+        !reply.table)
+        throw LoadError(where + "ABI negotiation answered version " +
+                        std::to_string(reply.abi_version) + ", outside the host's range");
+
+    const auto *table = static_cast<const ch_driver_v1 *>(reply.table);
+    if (table->struct_size < offsetof(ch_driver_v1, instance_release) + sizeof(void *))
+        throw LoadError(where + "function table too small (" +
+                        std::to_string(table->struct_size) + " bytes)");
+    // Copy what the driver provides into a zeroed full-size table: slots the
+    // driver does not know about read as NULL.
+    std::memcpy(&lib->table_, table, std::min<size_t>(table->struct_size, sizeof lib->table_));
+    lib->table_.struct_size = sizeof lib->table_;
+    if (!lib->table_.instance_set_new || !lib->table_.instance_set_free ||
+        !lib->table_.create || !lib->table_.instances || !lib->table_.instance_release)
+        throw LoadError(where + "function table lacks a required function");
+    lib->abi_version_ = reply.abi_version;
+    return lib;
+}
+
+DriverLibrary::~DriverLibrary() {
+    if (handle_ && !keep_loaded)
+        dlclose(handle_);
+}
+
+bool is_library_loaded(const std::filesystem::path &path) {
+    void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (!h)
+        return false;
+    dlclose(h);
+    return true;
+}
+
+} // namespace cloudhost
