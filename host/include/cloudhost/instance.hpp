@@ -66,4 +66,9 @@ class Instance {
     std::shared_ptr<detail::InstanceCore> core_;
 };
 
+// Arvados NormalizePriceHistory: sorted newest first; an entry is dropped
+// when the next (older) one has the same start time or the same price, so
+// each run of equal prices keeps its oldest point.
+std::vector<InstancePrice> normalize_price_history(std::vector<InstancePrice> prices);
+
 } // namespace cloudhost

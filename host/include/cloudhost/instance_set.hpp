@@ -52,6 +52,7 @@ struct OperationStats {
     uint64_t calls = 0;  // calls that reached the driver
     uint64_t errors = 0; // of those, failed
     uint64_t throttled = 0; // answered by the host (RateLimitError) without a driver call
+    uint64_t ticks = 0;     // ticks of the ops-per-second limiter this operation waited for
     std::chrono::nanoseconds total_latency{0};
     std::chrono::nanoseconds max_latency{0};
 };
@@ -59,9 +60,10 @@ struct OperationStats {
 using OperationCounters =
     std::array<OperationStats, static_cast<std::size_t>(Operation::count_)>;
 
-// A copyable handle; every method may be called from many threads. The set
-// is stopped and freed when the last handle, and the last Instance created
-// from it, are gone.
+// A copyable handle; every method may be called from many threads. The
+// driver's set is stopped when the last InstanceSet handle is gone (or by
+// stop()), and freed (and the driver library unloaded, if nothing else uses
+// it) when the last Instance created from it is gone too.
 class InstanceSet {
   public:
     // Validates the InstanceSetID and the config JSON (InvalidConfigError

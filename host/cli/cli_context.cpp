@@ -1,0 +1,198 @@
+#include "cli_context.hpp"
+
+#include "default_paths.hpp"
+
+#include "cloudhost/errors.hpp"
+#include "cloudhost/ssh_executor.hpp"
+#include "cloudhost/ssh_key.hpp"
+#include "cloudhost/tag_verifier.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+namespace cloudhost::cli {
+
+CliContext::CliContext(const GlobalOptions &options) : options_(options) {}
+CliContext::~CliContext() = default;
+
+void CliContext::init_logging() const {
+    auto level = spdlog::level::from_str(options_.log_level);
+    if (level == spdlog::level::off && options_.log_level != "off")
+        throw UsageError("--log-level: unknown level \"" + options_.log_level +
+                         "\" (trace, debug, info, warn, error, off)");
+    // Logs go to stderr: stdout carries command output and JSON.
+    auto logger = spdlog::stderr_logger_mt("cloudhost");
+    logger->set_level(level);
+    if (options_.log_format == "json")
+        logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+    else if (options_.log_format == "text")
+        logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    else
+        throw UsageError("--log-format: must be text or json, not \"" + options_.log_format +
+                         "\"");
+    spdlog::set_default_logger(logger);
+}
+
+const Config &CliContext::config() {
+    if (!config_) {
+        try {
+            config_ = options_.config_file.empty() ? default_config()
+                                                   : load_config(options_.config_file);
+        } catch (const ConfigError &e) {
+            throw UsageError(e.what());
+        }
+    }
+    return *config_;
+}
+
+std::vector<std::filesystem::path> CliContext::driver_dirs() {
+    std::vector<std::filesystem::path> dirs;
+    if (!options_.driver_dirs.empty()) {
+        dirs.assign(options_.driver_dirs.begin(), options_.driver_dirs.end());
+        return dirs;
+    }
+    // A user-supplied search path is not honoured in an elevated process.
+    if (const char *env = secure_getenv("CLOUDHOST_DRIVER_PATH"); env && *env) {
+        std::string_view list(env);
+        while (!list.empty()) {
+            auto colon = list.find(':');
+            if (!list.substr(0, colon).empty())
+                dirs.emplace_back(list.substr(0, colon));
+            if (colon == std::string_view::npos)
+                break;
+            list.remove_prefix(colon + 1);
+        }
+        return dirs;
+    }
+    if (!config().driver_dirs.empty())
+        return config().driver_dirs;
+    return default_driver_dirs();
+}
+
+Catalog &CliContext::catalog() {
+    if (!catalog_) {
+        CatalogOptions options;
+        options.dirs = driver_dirs();
+        catalog_ = std::make_unique<Catalog>(std::move(options));
+    }
+    return *catalog_;
+}
+
+InstanceSet &CliContext::instance_set() {
+    if (set_.valid())
+        return set_;
+    const Config &c = config();
+    std::shared_ptr<DriverLibrary> library;
+    try {
+        library = catalog().load(c.driver, c.driver_version);
+    } catch (const LoadError &e) {
+        throw UsageError(std::string("driver \"") + c.driver + "\": " + e.what());
+    }
+    InstanceSetOptions options;
+    options.config_json = c.driver_parameters;
+    options.instance_set_id = c.instance_set_id;
+    options.shared_resource_tags = c.resource_tags;
+    options.max_cloud_ops_per_second = c.max_cloud_ops_per_second;
+    options.logger = spdlog::default_logger();
+    try {
+        set_ = InstanceSet::open(std::move(library), std::move(options));
+    } catch (const InvalidConfigError &e) {
+        throw UsageError((c.source.empty() ? std::string("config") : c.source.string()) + ": " +
+                         e.what());
+    }
+    return set_;
+}
+
+Tags CliContext::instance_set_filter() {
+    return {{config().tag_key_prefix + "InstanceSetID", config().instance_set_id}};
+}
+
+const SshKey &CliContext::ssh_key() {
+    if (!key_) {
+        const Config &c = config();
+        try {
+            key_ = std::make_unique<SshKey>(
+                c.ssh_private_key.empty()
+                    ? SshKey::load_or_generate(user_state_dir() / "id_ed25519")
+                    : SshKey::load(c.ssh_private_key));
+        } catch (const SshKeyError &e) {
+            throw UsageError(e.what());
+        }
+    }
+    return *key_;
+}
+
+std::optional<std::string> CliContext::deploy_public_key() {
+    if (!config().deploy_public_key)
+        return std::nullopt;
+    return ssh_key().public_key_openssh();
+}
+
+Instance CliContext::create_instance(const InstanceType &type, const std::string &image_id,
+                                     const Tags &user_tags, const std::string &init_command) {
+    const Config &c = config();
+    Tags tags = user_tags;
+    tags[c.tag_key_prefix + "InstanceSetID"] = c.instance_set_id;
+    tags[c.tag_key_prefix + "InstanceType"] = type.name;
+    const std::string secret = generate_instance_secret();
+    tags[c.tag_key_prefix + "InstanceSecret"] = secret;
+    std::string init = instance_secret_init_command(secret, c.effective_instance_secret_path());
+    if (!c.instance_init_command.empty())
+        init += "\n" + c.instance_init_command;
+    if (!init_command.empty())
+        init += "\n" + init_command;
+    return instance_set().create(type, image_id.empty() ? c.image_id : image_id, tags, init,
+                                 deploy_public_key());
+}
+
+Instance CliContext::find_instance(const std::string &id) {
+    for (auto &inst : instance_set().instances(instance_set_filter()))
+        if (inst.id() == id)
+            return inst;
+    throw UsageError("no instance \"" + id + "\" in instance set " + config().instance_set_id);
+}
+
+std::string CliContext::secret_of(const Instance &instance) {
+    Tags tags = instance.tags();
+    auto it = tags.find(config().tag_key_prefix + "InstanceSecret");
+    return it == tags.end() ? std::string() : it->second;
+}
+
+CommandOutput CliContext::run_on(const Instance &instance, const std::string &secret,
+                                 const std::string &command, const Tags &env,
+                                 const std::string &stdin_data) {
+    const Config &c = config();
+    std::shared_ptr<SshExecutor> executor;
+    {
+        std::lock_guard lock(executors_mutex_);
+        auto &slot = executors_[instance.id()];
+        if (!slot) {
+            SshOptions options;
+            options.key = ssh_key();
+            options.default_port = c.ssh_port;
+            options.connect_timeout = c.timeouts.connect;
+            slot = std::make_shared<SshExecutor>(
+                std::make_shared<TagVerifier>(instance, secret,
+                                              c.effective_instance_secret_path()),
+                options);
+        } else {
+            // Same instance, maybe a fresher handle (new address after boot).
+            slot->set_target(std::make_shared<TagVerifier>(
+                instance, secret, c.effective_instance_secret_path()));
+        }
+        executor = slot;
+    }
+    std::optional<std::chrono::milliseconds> timeout;
+    if (c.timeouts.command.count() > 0)
+        timeout = c.timeouts.command;
+    ExecResult r = executor->execute(env, command, stdin_data, timeout);
+    CommandOutput out;
+    out.stdout_data = std::move(r.stdout_data);
+    out.stderr_data = std::move(r.stderr_data);
+    out.exit_status = r.exit_status;
+    return out;
+}
+
+} // namespace cloudhost::cli

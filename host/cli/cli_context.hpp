@@ -1,0 +1,83 @@
+// What every cloudhost command needs, built lazily from the global options:
+// the config, the driver catalog, the InstanceSet and SSH access to
+// instances with host verification.
+#pragma once
+
+#include "cloudhost/catalog.hpp"
+#include "cloudhost/config.hpp"
+#include "cloudhost/instance_set.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cloudhost {
+class SshExecutor;
+class SshKey;
+} // namespace cloudhost
+
+namespace cloudhost::cli {
+
+// Bad usage or bad input: exit status 2.
+class UsageError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Exit statuses of the command line contract.
+enum ExitStatus { exit_ok = 0, exit_failed = 1, exit_usage = 2 };
+
+struct GlobalOptions {
+    std::string config_file;
+    std::vector<std::string> driver_dirs;
+    std::string log_level = "warn";
+    std::string log_format = "text";
+};
+
+class CliContext {
+  public:
+    explicit CliContext(const GlobalOptions &options);
+    ~CliContext();
+
+    const GlobalOptions &options() const { return options_; }
+    void init_logging() const;
+
+    const Config &config();
+    // --driver-dir > CLOUDHOST_DRIVER_PATH > config driver_dirs > defaults.
+    std::vector<std::filesystem::path> driver_dirs();
+    Catalog &catalog();
+    InstanceSet &instance_set();
+
+    // The key deployed to new instances, or none when deploy_public_key is off.
+    std::optional<std::string> deploy_public_key();
+    // Create with the instance secret (tag + InitCommand) and the standard tags.
+    Instance create_instance(const InstanceType &type, const std::string &image_id,
+                             const Tags &tags, const std::string &init_command);
+    // The instance of this InstanceSetID with that id; UsageError otherwise.
+    Instance find_instance(const std::string &id);
+    // Runs `command` on the instance over SSH after verifying its host key
+    // (driver VerifyHostKey, else the instance secret). One connection per
+    // instance, reused.
+    CommandOutput run_on(const Instance &instance, const std::string &secret,
+                         const std::string &command, const Tags &env,
+                         const std::string &stdin_data);
+    std::string secret_of(const Instance &instance);
+    Tags instance_set_filter();
+
+  private:
+    const SshKey &ssh_key();
+
+    const GlobalOptions &options_;
+    std::optional<Config> config_;
+    std::unique_ptr<Catalog> catalog_;
+    InstanceSet set_;
+    std::unique_ptr<SshKey> key_;
+    std::mutex executors_mutex_;
+    std::map<std::string, std::shared_ptr<SshExecutor>> executors_;
+};
+
+} // namespace cloudhost::cli

@@ -1,0 +1,51 @@
+// cloudhost list [--tag K=V]... [--json]: the instances of this InstanceSetID.
+#include "../commands.hpp"
+#include "../json_output.hpp"
+
+#include <iomanip>
+#include <iostream>
+
+namespace cloudhost::cli {
+namespace {
+struct ListFlags {
+    std::vector<std::string> tags;
+    bool json = false;
+};
+} // namespace
+
+Command add_list_command(CLI::App &app, CliContext &context) {
+    auto *sub = app.add_subcommand("list", "List the instances of this instance set");
+    auto f = std::make_shared<ListFlags>();
+    sub->add_option("--tag", f->tags, "Only instances with tag K=V (repeatable)");
+    sub->add_flag("--json", f->json, "Print {\"instances\":[...]}");
+    return {sub, [&context, f] {
+                Tags filter = parse_tags(f->tags, "--tag");
+                for (const auto &[k, v] : context.instance_set_filter())
+                    filter[k] = v;
+                auto instances = context.instance_set().instances(filter);
+                if (f->json) {
+                    rapidjson::StringBuffer buffer;
+                    JsonWriter w(buffer);
+                    w.StartObject();
+                    w.Key("instances");
+                    w.StartArray();
+                    for (const auto &inst : instances)
+                        write_instance(w, inst);
+                    w.EndArray();
+                    w.EndObject();
+                    std::cout << buffer.GetString() << "\n";
+                    return int(exit_ok);
+                }
+                std::cout << std::left << std::setw(28) << "ID" << std::setw(14) << "TYPE"
+                          << std::setw(24) << "ADDRESS" << "USER\n";
+                for (const auto &inst : instances) {
+                    std::string address = inst.address();
+                    std::cout << std::setw(28) << inst.id() << std::setw(14)
+                              << inst.provider_type() << std::setw(24)
+                              << (address.empty() ? "-" : address) << inst.remote_user() << "\n";
+                }
+                return int(exit_ok);
+            }};
+}
+
+} // namespace cloudhost::cli

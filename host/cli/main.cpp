@@ -1,0 +1,58 @@
+// cloudhost — the command line: inspect drivers, manage instances, run
+// commands on them over SSH, and validate a driver with cloudtest.
+//
+// Exit status: 0 success, 1 the operation failed, 2 bad usage or bad input.
+#include "cli_context.hpp"
+#include "commands.hpp"
+
+#include "cloudhost/errors.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+using namespace cloudhost;
+using namespace cloudhost::cli;
+
+int main(int argc, char **argv) {
+    CLI::App app{"cloudhost: a host for cloud VM drivers shipped as shared objects", "cloudhost"};
+    app.set_version_flag("--version", CLOUDHOST_VERSION);
+    app.require_subcommand(1);
+    GlobalOptions options;
+    app.add_option("--config", options.config_file, "JSON config file (default: embedded)");
+    app.add_option("--driver-dir", options.driver_dirs,
+                   "Driver directory to scan (repeatable; overrides CLOUDHOST_DRIVER_PATH)");
+    app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, off");
+    app.add_option("--log-format", options.log_format, "text or json");
+
+    // The context reads `options` lazily, once parsing has filled them.
+    CliContext context(options);
+    const Command commands[] = {
+        add_drivers_command(app, context), add_create_command(app, context),
+        add_list_command(app, context),    add_tag_command(app, context),
+        add_destroy_command(app, context), add_exec_command(app, context),
+        add_cloudtest_command(app, context),
+    };
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        int code = app.exit(e); // prints help, version or the error
+        return code == 0 ? exit_ok : exit_usage;
+    }
+    try {
+        context.init_logging();
+        for (const auto &command : commands)
+            if (command.subcommand->parsed())
+                return command.run();
+        return exit_usage;
+    } catch (const UsageError &e) {
+        std::cerr << "cloudhost: " << e.what() << "\n";
+        return exit_usage;
+    } catch (const InvalidConfigError &e) {
+        std::cerr << "cloudhost: " << e.what() << "\n";
+        return exit_usage;
+    } catch (const std::exception &e) {
+        std::cerr << "cloudhost: " << e.what() << "\n";
+        return exit_failed;
+    }
+}

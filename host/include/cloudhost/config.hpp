@@ -1,0 +1,86 @@
+// The cloudhost configuration file (JSON), as read by the CLI and offered to
+// dispatchers that want the same file format.
+//
+// Unknown keys, wrong types and bad values are errors whose message starts
+// with "FILE:LINE:COLUMN: " and names the key; nothing is half-applied (a
+// Config is returned whole or not at all).
+#pragma once
+
+#include "cloudhost/types.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cloudhost {
+
+class ConfigError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Timeouts {
+    using ms = std::chrono::milliseconds;
+    ms boot{std::chrono::minutes(10)};   // Arvados TimeoutBooting
+    ms probe_interval{std::chrono::seconds(1)};
+    ms sync_interval{std::chrono::seconds(5)};
+    ms connect{std::chrono::minutes(1)};
+    ms command{0}; // per exec command; 0 = no limit
+    ms destroy{std::chrono::minutes(5)}; // how long cloudtest keeps destroying
+};
+
+struct Config {
+    std::string driver = "loopback";
+    std::string driver_version;           // constraint, e.g. ">=1.2 <2"; "" = any
+    std::string driver_parameters = "{}"; // raw JSON text, passed verbatim
+    std::vector<std::filesystem::path> driver_dirs; // empty = defaults
+    std::string instance_set_id = "zzzzz-zzzzz-zzzzzzcloudhost";
+    Tags resource_tags;                   // SharedResourceTags
+    std::string tag_key_prefix = "cloudhost-";
+    std::map<std::string, InstanceType> instance_types; // by name
+    std::string image_id;
+    std::filesystem::path ssh_private_key; // empty = generated in the state dir
+    std::string ssh_port = "22";
+    bool deploy_public_key = true;
+    std::string boot_probe_command = "true";
+    std::string instance_init_command;
+    // Where the tag verifier's InitCommand stores the instance secret. Empty =
+    // the driver's default: "instance-secret" (relative to the instance's
+    // directory) for loopback, /var/run/cloudhost-instance-secret otherwise.
+    std::string instance_secret_path;
+    double max_cloud_ops_per_second = 10;
+    Timeouts timeouts;
+    std::filesystem::path source; // the file this came from; empty = embedded
+
+    std::string effective_instance_secret_path() const;
+    // The instance type `name`, or ConfigError listing the configured names.
+    const InstanceType &instance_type(const std::string &name) const;
+    // Cheapest configured type (Arvados cloudtest's default).
+    const InstanceType &cheapest_instance_type() const;
+};
+
+// Reads and validates a config file. Throws ConfigError.
+Config load_config(const std::filesystem::path &file);
+// Same from text; `file_name` is used in messages.
+Config parse_config(std::string_view text, const std::string &file_name);
+// The embedded default: loopback with an auto-detected "localhost" type.
+Config default_config();
+
+// Arvados's synthesised loopback type: vCPUs = CPU count, RAM = MemTotal,
+// scratch = size of the temp dir's filesystem, price 1.0.
+InstanceType detect_localhost_instance_type();
+
+// The per-user state directory ($XDG_STATE_HOME/cloudhost,
+// ~/.local/state/cloudhost, or /var/lib/cloudhost for root), created 0700.
+std::filesystem::path user_state_dir();
+
+// "90s", "1m30s", "250ms", "2h" or a number of seconds.
+std::chrono::milliseconds parse_duration(std::string_view text);
+// "4GiB", "512MB", "1000" (bytes). Binary and decimal units, as Arvados.
+uint64_t parse_byte_size(std::string_view text);
+
+} // namespace cloudhost

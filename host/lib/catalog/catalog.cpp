@@ -1,0 +1,180 @@
+#include "cloudhost/catalog.hpp"
+
+#include "cloudhost/errors.hpp"
+#include "cloudhost/version.hpp"
+#include "file_bytes.hpp"
+#include "judge.hpp"
+#include "library_search.hpp"
+#include "private_copy.hpp"
+#include "sha256.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+namespace cloudhost {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool has_so_suffix(const fs::path &name) {
+    const std::string &s = name.native();
+    return s.size() > 3 && s.compare(s.size() - 3, 3, ".so") == 0;
+}
+
+DriverFile rejected(const fs::path &path, std::string reason) {
+    DriverFile file;
+    file.path = path;
+    file.reason = std::move(reason);
+    return file;
+}
+
+// Appends the verdicts for one directory, files sorted by name.
+void scan_dir(const fs::path &dir, detail::LibrarySearch &search, std::vector<DriverFile> &out) {
+    std::error_code ec;
+    const auto status = fs::status(dir, ec);
+    if (status.type() == fs::file_type::not_found) {
+        spdlog::debug("driver dir {} does not exist; skipped", dir.string());
+        return;
+    }
+    if (ec) {
+        out.push_back(rejected(dir, "cannot access driver directory: " + ec.message()));
+        return;
+    }
+    if (!fs::is_directory(status)) {
+        out.push_back(rejected(dir, "driver directory is not a directory"));
+        return;
+    }
+    std::vector<fs::path> names;
+    fs::directory_iterator it(dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        if (has_so_suffix(it->path().filename()))
+            names.push_back(it->path().filename());
+    }
+    if (ec) {
+        out.push_back(rejected(dir, "cannot list driver directory: " + ec.message()));
+        return;
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto &name : names)
+        out.push_back(detail::judge_driver_file(dir / name, search));
+}
+
+// The later of two ok files with the same name and version is rejected.
+void reject_duplicates(std::vector<DriverFile> &files) {
+    std::map<std::pair<std::string, std::string>, const DriverFile *> first;
+    for (auto &file : files) {
+        if (!file.ok)
+            continue;
+        auto [it, inserted] = first.emplace(std::pair(file.info->name, file.info->version), &file);
+        if (!inserted) {
+            file.ok = false;
+            file.reason = "duplicate of " + it->second->path.string() + " (" + file.info->name +
+                          " " + file.info->version + ")";
+        }
+    }
+}
+
+// Highest ok version per name (after duplicates are rejected, versions of a
+// name are distinct).
+void mark_active(std::vector<DriverFile> &files) {
+    std::map<std::string, std::pair<Version, DriverFile *>> best;
+    for (auto &file : files) {
+        if (!file.ok)
+            continue;
+        const Version v = Version::parse(file.info->version); // validated by the reader
+        auto it = best.find(file.info->name);
+        if (it == best.end())
+            best.emplace(file.info->name, std::pair(v, &file));
+        else if (v > it->second.first)
+            it->second = {v, &file};
+    }
+    for (auto &[name, entry] : best)
+        entry.second->active = true;
+}
+
+} // namespace
+
+Catalog::Catalog(CatalogOptions options) : options_(std::move(options)) {}
+
+std::vector<DriverFile> Catalog::scan() const {
+    auto search = detail::LibrarySearch::from_system(); // ld.so.conf read once per scan
+    std::vector<DriverFile> files;
+    std::set<fs::path> seen_dirs; // a dir listed twice must not duplicate itself
+    for (const auto &dir : options_.dirs) {
+        std::error_code ec;
+        const fs::path key = fs::weakly_canonical(dir, ec);
+        if (!seen_dirs.insert(ec ? dir : key).second)
+            continue;
+        scan_dir(dir, search, files);
+    }
+    reject_duplicates(files);
+    mark_active(files);
+    return files;
+}
+
+std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
+                                             const std::string &version_constraint) const {
+    VersionConstraint constraint;
+    try {
+        constraint = VersionConstraint::parse(version_constraint);
+    } catch (const std::invalid_argument &e) {
+        throw InvalidConfigError("driver " + name + ": " + e.what());
+    }
+
+    const std::vector<DriverFile> files = scan();
+    const DriverFile *chosen = nullptr;
+    Version chosen_version;
+    std::string available, rejections;
+    for (const auto &file : files) {
+        if (!file.info || file.info->name != name) {
+            continue;
+        }
+        if (!file.ok) {
+            rejections += (rejections.empty() ? "" : "; ") + file.path.string() + ": " + file.reason;
+            continue;
+        }
+        const Version v = Version::parse(file.info->version);
+        available += (available.empty() ? "" : ", ") + file.info->version;
+        if (constraint.matches(v) && (!chosen || v > chosen_version)) {
+            chosen = &file;
+            chosen_version = v;
+        }
+    }
+    if (!chosen && available.empty())
+        throw LoadError("no driver named " + name +
+                        (rejections.empty() ? "" : " (rejected: " + rejections + ")"));
+    if (!chosen)
+        throw LoadError("no version of " + name + " satisfies " + constraint.str() +
+                        " (available: " + available + ")");
+
+    // Read once; judge, hash and copy exactly these bytes.
+    std::vector<std::byte> bytes;
+    try {
+        bytes = detail::read_file_bytes(chosen->path);
+    } catch (const LoadError &e) {
+        throw LoadError(chosen->path.string() + ": " + e.what());
+    }
+    auto search = detail::LibrarySearch::from_system();
+    const DriverFile verdict = detail::judge_driver_bytes(chosen->path, bytes, search);
+    if (!verdict.ok)
+        throw LoadError(chosen->path.string() + ": " + verdict.reason);
+    if (verdict.info->name != name || verdict.info->version != chosen->info->version)
+        throw LoadError(chosen->path.string() + ": changed while loading (now " +
+                        verdict.info->name + " " + verdict.info->version + ")");
+
+    fs::path copy;
+    {
+        std::lock_guard lock(cache_mutex_);
+        detail::ensure_private_dir(options_.cache_dir);
+        copy = detail::write_private_copy(options_.cache_dir, bytes, verdict.sha256);
+    }
+    spdlog::debug("loading driver {} {} from {} (copy of {})", name, verdict.info->version,
+                  copy.string(), chosen->path.string());
+    return DriverLibrary::open(copy, *verdict.info);
+}
+
+} // namespace cloudhost

@@ -1,0 +1,90 @@
+#include "cloudhost/drivers_report.hpp"
+
+#include <rapidjson/ostreamwrapper.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+namespace cloudhost {
+namespace {
+
+std::string abi_text(const DriverFile &file) {
+    if (!file.info)
+        return "";
+    return std::to_string(file.info->abi_min) + ".." + std::to_string(file.info->abi_max);
+}
+
+std::string status_text(const DriverFile &file) {
+    return file.ok ? (file.active ? "ok*" : "ok") : "rejected";
+}
+
+} // namespace
+
+void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files) {
+    constexpr size_t columns = 6;
+    using Row = std::array<std::string, columns>;
+    std::vector<Row> rows{{"STATUS", "NAME", "VERSION", "ABI", "PATH", "REASON"}};
+    for (const auto &file : files) {
+        const auto or_dash = [](const std::string &s) { return s.empty() ? "-" : s; };
+        rows.push_back({status_text(file), or_dash(file.info ? file.info->name : ""),
+                        or_dash(file.info ? file.info->version : ""), or_dash(abi_text(file)),
+                        file.path.string(), file.reason});
+    }
+    std::array<size_t, columns> width{};
+    for (const auto &row : rows) {
+        for (size_t c = 0; c < columns; ++c)
+            width[c] = std::max(width[c], row[c].size());
+    }
+    for (const auto &row : rows) {
+        std::string line;
+        for (size_t c = 0; c < columns; ++c) {
+            line += row[c];
+            if (c + 1 < columns)
+                line += std::string(width[c] - row[c].size() + 2, ' ');
+        }
+        line.erase(line.find_last_not_of(' ') + 1); // no trailing blanks
+        out << line << '\n';
+    }
+}
+
+void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files) {
+    rapidjson::OStreamWrapper stream(out);
+    rapidjson::Writer<rapidjson::OStreamWrapper> writer(stream);
+    const auto string_or_null = [&](bool known, const std::string &s) {
+        if (known)
+            writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+        else
+            writer.Null();
+    };
+    writer.StartObject();
+    writer.Key("drivers");
+    writer.StartArray();
+    for (const auto &file : files) {
+        writer.StartObject();
+        writer.Key("path");
+        string_or_null(true, file.path.string());
+        writer.Key("name");
+        string_or_null(file.info.has_value(), file.info ? file.info->name : "");
+        writer.Key("version");
+        string_or_null(file.info.has_value(), file.info ? file.info->version : "");
+        writer.Key("abi");
+        string_or_null(file.info.has_value(), abi_text(file));
+        writer.Key("sha256");
+        string_or_null(!file.sha256.empty(), file.sha256);
+        writer.Key("status");
+        writer.String(file.ok ? "ok" : "rejected");
+        writer.Key("reason");
+        string_or_null(true, file.reason);
+        writer.Key("active");
+        writer.Bool(file.active);
+        writer.EndObject();
+    }
+    writer.EndArray();
+    writer.EndObject();
+    stream.Flush();
+    out << '\n';
+}
+
+} // namespace cloudhost

@@ -1,0 +1,392 @@
+// Reading and validating the cloudhost config file.
+#include "cloudhost/config.hpp"
+
+#include "positioned_json.hpp"
+
+#include "cloudhost/errors.hpp"
+#include "cloudhost/instance_set.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace cloudhost {
+
+using config_detail::JsonNode;
+
+namespace {
+
+// Where errors point and how they read: "FILE:LINE:COL: message".
+struct Source {
+    std::string_view text;
+    std::string file;
+
+    [[noreturn]] void fail(std::size_t offset, const std::string &message) const {
+        auto p = config_detail::position_of(text, offset);
+        throw ConfigError(file + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) +
+                          ": " + message);
+    }
+};
+
+const char *kind_name(JsonNode::Kind k) {
+    switch (k) {
+    case JsonNode::Kind::null:
+        return "null";
+    case JsonNode::Kind::boolean:
+        return "a boolean";
+    case JsonNode::Kind::integer:
+    case JsonNode::Kind::unsigned_integer:
+    case JsonNode::Kind::real:
+        return "a number";
+    case JsonNode::Kind::string:
+        return "a string";
+    case JsonNode::Kind::array:
+        return "an array";
+    case JsonNode::Kind::object:
+        return "an object";
+    }
+    return "a value";
+}
+
+// Reads the members of one JSON object, checking types; every key must be
+// consumed by a read or the object is rejected with the unknown key named.
+class ObjectReader {
+  public:
+    ObjectReader(const Source &src, const JsonNode &node, std::string path)
+        : src_(src), node_(node), path_(std::move(path)) {
+        if (node.kind != JsonNode::Kind::object)
+            src_.fail(node.begin, label() + " must be an object, not " + kind_name(node.kind));
+    }
+
+    const JsonNode *find(const std::string &key) {
+        known_.insert(key);
+        for (const auto &[k, v] : node_.members)
+            if (k == key)
+                return &v;
+        return nullptr;
+    }
+
+    void string(const std::string &key, std::string &out) {
+        if (const JsonNode *v = find(key))
+            out = as_string(key, *v);
+    }
+    void boolean(const std::string &key, bool &out) {
+        if (const JsonNode *v = find(key)) {
+            if (v->kind != JsonNode::Kind::boolean)
+                wrong_type(key, *v, "a boolean");
+            out = v->boolean;
+        }
+    }
+    void number(const std::string &key, double &out, double min, double max) {
+        if (const JsonNode *v = find(key)) {
+            if (!v->is_number())
+                wrong_type(key, *v, "a number");
+            if (v->real < min || v->real > max)
+                src_.fail(v->begin, quoted(key) + " must be between " + trim(min) + " and " +
+                                        trim(max));
+            out = v->real;
+        }
+    }
+    void unsigned_integer(const std::string &key, uint64_t &out, uint64_t max) {
+        if (const JsonNode *v = find(key)) {
+            if (v->kind != JsonNode::Kind::unsigned_integer || v->unsigned_integer > max)
+                src_.fail(v->begin, quoted(key) + " must be an integer between 0 and " +
+                                        std::to_string(max));
+            out = v->unsigned_integer;
+        }
+    }
+    // A duration string ("90s") or a number of seconds.
+    void duration(const std::string &key, std::chrono::milliseconds &out) {
+        if (const JsonNode *v = find(key)) {
+            try {
+                if (v->is_number() && v->real >= 0)
+                    out = parse_duration(std::to_string(v->real));
+                else if (v->kind == JsonNode::Kind::string)
+                    out = parse_duration(v->string);
+                else
+                    wrong_type(key, *v, "a duration string like \"90s\" or seconds");
+            } catch (const ConfigError &e) {
+                src_.fail(v->begin, quoted(key) + ": " + e.what());
+            }
+        }
+    }
+    void byte_size(const std::string &key, uint64_t &out) {
+        if (const JsonNode *v = find(key)) {
+            if (v->kind == JsonNode::Kind::unsigned_integer) {
+                out = v->unsigned_integer;
+                return;
+            }
+            if (v->kind != JsonNode::Kind::string)
+                wrong_type(key, *v, "a byte size like \"4GiB\" or a number of bytes");
+            try {
+                out = parse_byte_size(v->string);
+            } catch (const ConfigError &e) {
+                src_.fail(v->begin, quoted(key) + ": " + e.what());
+            }
+        }
+    }
+    void string_map(const std::string &key, Tags &out) {
+        if (const JsonNode *v = find(key)) {
+            if (v->kind != JsonNode::Kind::object)
+                wrong_type(key, *v, "an object of strings");
+            Tags result;
+            for (const auto &[k, value] : v->members) {
+                if (k.empty())
+                    src_.fail(value.key_offset, quoted(key) + " has an empty key");
+                result[k] = ObjectReader(src_, *v, child_path(key)).as_string(k, value);
+            }
+            out = std::move(result);
+        }
+    }
+    void string_list(const std::string &key, std::vector<std::string> &out) {
+        if (const JsonNode *v = find(key)) {
+            if (v->kind != JsonNode::Kind::array)
+                wrong_type(key, *v, "an array of strings");
+            std::vector<std::string> result;
+            for (const auto &item : v->items) {
+                if (item.kind != JsonNode::Kind::string)
+                    src_.fail(item.begin, quoted(key) + " items must be strings, not " +
+                                              kind_name(item.kind));
+                result.push_back(item.string);
+            }
+            out = std::move(result);
+        }
+    }
+
+    std::string as_string(const std::string &key, const JsonNode &v) const {
+        if (v.kind != JsonNode::Kind::string)
+            wrong_type(key, v, "a string");
+        return v.string;
+    }
+
+    // Rejects keys nobody asked for, listing the accepted ones.
+    void finish() const {
+        for (const auto &[k, v] : node_.members) {
+            if (known_.count(k))
+                continue;
+            std::string accepted;
+            for (const auto &name : known_)
+                accepted += (accepted.empty() ? "" : ", ") + name;
+            src_.fail(v.key_offset, "unknown key " + quoted(k) + " in " + label() +
+                                        " (accepted: " + accepted + ")");
+        }
+    }
+
+    std::string child_path(const std::string &key) const {
+        return path_.empty() ? key : path_ + "." + key;
+    }
+    const Source &source() const { return src_; }
+    const std::string &path() const { return path_; }
+
+  private:
+    [[noreturn]] void wrong_type(const std::string &key, const JsonNode &v,
+                                 const std::string &expected) const {
+        src_.fail(v.begin, quoted(key) + " must be " + expected + ", not " + kind_name(v.kind));
+    }
+    std::string label() const { return path_.empty() ? "the config" : quoted(path_); }
+    std::string quoted(const std::string &key) const {
+        return "\"" + (path_.empty() ? key : path_ + "." + key) + "\"";
+    }
+    static std::string trim(double d) {
+        std::ostringstream s;
+        s << d;
+        return s.str();
+    }
+
+    const Source &src_;
+    const JsonNode &node_;
+    std::string path_;
+    std::set<std::string> known_;
+};
+
+InstanceType read_instance_type(const Source &src, const std::string &name, const JsonNode &node) {
+    ObjectReader r(src, node, "instance_types." + name);
+    InstanceType t;
+    t.name = name;
+    r.string("provider_type", t.provider_type);
+    if (t.provider_type.empty())
+        t.provider_type = name; // Arvados: ProviderType defaults to the name
+    uint64_t vcpus = 0;
+    r.unsigned_integer("vcpus", vcpus, 1u << 20);
+    t.vcpus = static_cast<uint32_t>(vcpus);
+    r.byte_size("ram", t.ram);
+    r.byte_size("included_scratch", t.included_scratch);
+    r.byte_size("added_scratch", t.added_scratch);
+    // Arvados computes Scratch; a configured value is overwritten.
+    if (r.find("scratch"))
+        src.fail(r.find("scratch")->begin,
+                 "\"instance_types." + name +
+                     ".scratch\" is computed (included_scratch + added_scratch); remove it");
+    t.scratch = t.included_scratch + t.added_scratch;
+    r.number("price", t.price, 0, 1e9);
+    r.boolean("preemptible", t.preemptible);
+    if (const JsonNode *gpu = r.find("gpu")) {
+        ObjectReader g(src, *gpu, "instance_types." + name + ".gpu");
+        g.string("stack", t.gpu_stack);
+        g.string("driver_version", t.gpu_driver_version);
+        g.string("hardware_target", t.gpu_hardware_target);
+        uint64_t count = 0;
+        g.unsigned_integer("device_count", count, 1u << 16);
+        t.gpu_device_count = static_cast<uint32_t>(count);
+        g.byte_size("vram", t.gpu_vram);
+        g.finish();
+        if (!t.gpu_stack.empty() && t.gpu_stack != "cuda" && t.gpu_stack != "rocm")
+            src.fail(gpu->begin, "\"instance_types." + name +
+                                     ".gpu.stack\" must be \"cuda\" or \"rocm\"");
+    }
+    r.finish();
+    return t;
+}
+
+void read_timeouts(const Source &src, const JsonNode &node, Timeouts &t) {
+    ObjectReader r(src, node, "timeouts");
+    r.duration("boot", t.boot);
+    r.duration("probe_interval", t.probe_interval);
+    r.duration("sync_interval", t.sync_interval);
+    r.duration("connect", t.connect);
+    r.duration("command", t.command);
+    r.duration("destroy", t.destroy);
+    r.finish();
+}
+
+} // namespace
+
+Config parse_config(std::string_view text, const std::string &file_name) {
+    Source src{text, file_name};
+    JsonNode root;
+    try {
+        root = config_detail::parse_positioned_json(text);
+    } catch (const config_detail::JsonSyntaxError &e) {
+        src.fail(e.offset, std::string("invalid JSON: ") + e.what());
+    }
+
+    Config c;
+    c.source = file_name;
+    ObjectReader r(src, root, "");
+    r.string("driver", c.driver);
+    if (c.driver.empty() ||
+        !std::all_of(c.driver.begin(), c.driver.end(), [](char ch) {
+            return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+        }))
+        src.fail(r.find("driver")->begin, "\"driver\" must be a driver name ([a-z0-9_-]+)");
+    r.string("driver_version", c.driver_version);
+    if (const JsonNode *params = r.find("driver_parameters")) {
+        if (params->kind != JsonNode::Kind::object)
+            src.fail(params->begin, std::string("\"driver_parameters\" must be an object, not ") +
+                                        kind_name(params->kind));
+        // Verbatim text: the driver parses its own parameters.
+        c.driver_parameters = std::string(text.substr(params->begin, params->end - params->begin));
+    }
+    std::vector<std::string> dirs;
+    r.string_list("driver_dirs", dirs);
+    for (const auto &d : dirs)
+        c.driver_dirs.emplace_back(d);
+    r.string("instance_set_id", c.instance_set_id);
+    if (const JsonNode *id = r.find("instance_set_id")) {
+        try {
+            validate_instance_set_id(c.instance_set_id);
+        } catch (const InvalidConfigError &e) {
+            src.fail(id->begin, std::string("\"instance_set_id\": ") + e.what());
+        }
+    }
+    r.string_map("resource_tags", c.resource_tags);
+    r.string("tag_key_prefix", c.tag_key_prefix);
+    if (const JsonNode *types = r.find("instance_types")) {
+        if (types->kind == JsonNode::Kind::array)
+            src.fail(types->begin, "\"instance_types\" must be an object keyed by type name "
+                                   "(the legacy array form is not accepted)");
+        if (types->kind != JsonNode::Kind::object)
+            src.fail(types->begin, std::string("\"instance_types\" must be an object, not ") +
+                                       kind_name(types->kind));
+        for (const auto &[name, node] : types->members) {
+            if (name.empty())
+                src.fail(node.key_offset, "instance type names must not be empty");
+            c.instance_types[name] = read_instance_type(src, name, node);
+        }
+    }
+    r.string("image_id", c.image_id);
+    std::string key_path;
+    r.string("ssh_private_key", key_path);
+    c.ssh_private_key = key_path;
+    if (const JsonNode *port = r.find("ssh_port")) {
+        if (port->kind == JsonNode::Kind::unsigned_integer && port->unsigned_integer > 0 &&
+            port->unsigned_integer < 65536)
+            c.ssh_port = std::to_string(port->unsigned_integer);
+        else if (port->kind == JsonNode::Kind::string && !port->string.empty())
+            c.ssh_port = port->string;
+        else
+            src.fail(port->begin, "\"ssh_port\" must be a port number 1-65535 or a service name");
+    }
+    r.boolean("deploy_public_key", c.deploy_public_key);
+    r.string("boot_probe_command", c.boot_probe_command);
+    r.string("instance_init_command", c.instance_init_command);
+    r.string("instance_secret_path", c.instance_secret_path);
+    r.number("max_cloud_ops_per_second", c.max_cloud_ops_per_second, 0, 1e6);
+    if (const JsonNode *t = r.find("timeouts"))
+        read_timeouts(src, *t, c.timeouts);
+    r.finish();
+
+    if (c.instance_types.empty() && c.driver == "loopback") {
+        InstanceType local = detect_localhost_instance_type();
+        c.instance_types[local.name] = local;
+    }
+    return c;
+}
+
+Config load_config(const std::filesystem::path &file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        throw ConfigError(file.string() + ": cannot read config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad())
+        throw ConfigError(file.string() + ": error reading config file");
+    return parse_config(text.str(), file.string());
+}
+
+Config default_config() {
+    Config c;
+    InstanceType local = detect_localhost_instance_type();
+    c.instance_types[local.name] = local;
+    // Loopback instances boot in well under a second.
+    c.timeouts.boot = std::chrono::seconds(60);
+    c.timeouts.probe_interval = std::chrono::milliseconds(100);
+    c.timeouts.sync_interval = std::chrono::milliseconds(200);
+    c.timeouts.destroy = std::chrono::seconds(30);
+    return c;
+}
+
+std::string Config::effective_instance_secret_path() const {
+    if (!instance_secret_path.empty())
+        return instance_secret_path;
+    // Loopback instances share one filesystem: each one's commands run in its
+    // own directory, so a relative path keeps their secrets apart.
+    return driver == "loopback" ? "instance-secret" : "/var/run/cloudhost-instance-secret";
+}
+
+const InstanceType &Config::instance_type(const std::string &name) const {
+    auto it = instance_types.find(name);
+    if (it != instance_types.end())
+        return it->second;
+    std::string names;
+    for (const auto &[n, t] : instance_types)
+        names += (names.empty() ? "" : ", ") + n;
+    throw ConfigError("unknown instance type \"" + name + "\" (configured: " +
+                      (names.empty() ? "none" : names) + ")");
+}
+
+const InstanceType &Config::cheapest_instance_type() const {
+    if (instance_types.empty())
+        throw ConfigError((source.empty() ? std::string("config") : source.string()) +
+                          ": no instance types configured");
+    const InstanceType *best = nullptr;
+    for (const auto &[n, t] : instance_types)
+        if (!best || t.price < best->price)
+            best = &t;
+    return *best;
+}
+
+} // namespace cloudhost

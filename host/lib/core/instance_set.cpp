@@ -1,0 +1,197 @@
+#include "cloudhost/instance_set.hpp"
+
+#include "abi_convert.hpp"
+#include "abi_errors.hpp"
+#include "instance_collector.hpp"
+#include "instance_set_core.hpp"
+#include "validation.hpp"
+
+#include "cloudhost/driver_library.hpp"
+#include "cloudhost/errors.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace cloudhost {
+
+using detail::Binding;
+using detail::InstanceSetCore;
+
+const char *operation_name(Operation op) noexcept {
+    switch (op) {
+    case Operation::create:
+        return "create";
+    case Operation::instances:
+        return "instances";
+    case Operation::destroy:
+        return "destroy";
+    case Operation::set_tags:
+        return "set_tags";
+    case Operation::count_:
+        break;
+    }
+    return "unknown";
+}
+
+namespace detail {
+
+InstanceSetCore::InstanceSetCore(InstanceSetOptions options_in,
+                                 std::shared_ptr<Binding> first_binding)
+    : options(std::move(options_in)), limiter(options.max_cloud_ops_per_second),
+      binding_(first_binding),
+      logger_(options.logger ? options.logger : spdlog::default_logger()),
+      driver_name_(first_binding->library().info().name) {}
+
+void InstanceSetCore::gate_check(Operation op) {
+    try {
+        gate.check(operation_name(op));
+    } catch (const RateLimitError &) {
+        counters.record_throttled(op);
+        throw;
+    }
+}
+
+void InstanceSetCore::on_rate_limit(Operation op, Clock::time_point earliest_retry,
+                                    const char *message) {
+    if (gate.suspend_until(earliest_retry, message))
+        logger_->warn("suspending remote calls until {} after a rate limit error from {} "
+                      "driver={} error=\"{}\"",
+                      format_utc(earliest_retry), operation_name(op), driver_name_, message);
+}
+
+namespace {
+
+// Stops the driver's set when the last InstanceSet handle goes away; the
+// Instances still alive keep the core (and the driver's set) usable.
+struct SetHandleOwner {
+    std::shared_ptr<InstanceSetCore> core;
+    ~SetHandleOwner() { core->snapshot()->stop(); }
+};
+
+InstanceSetCore &checked(const std::shared_ptr<InstanceSetCore> &core) {
+    if (!core)
+        throw std::logic_error("cloudhost: call on an empty InstanceSet handle");
+    return *core;
+}
+
+} // namespace
+} // namespace detail
+
+InstanceSet InstanceSet::open(std::shared_ptr<DriverLibrary> library, InstanceSetOptions options) {
+    if (!library)
+        throw std::invalid_argument("InstanceSet::open: no driver library");
+    validate_instance_set_id(options.instance_set_id);
+    detail::validate_config_json(options.config_json);
+    detail::validate_tag_keys(options.shared_resource_tags, "shared_resource_tags");
+
+    auto binding = Binding::open(std::move(library),
+                                 {options.config_json, options.instance_set_id,
+                                  options.shared_resource_tags, options.logger});
+    auto core = std::make_shared<InstanceSetCore>(std::move(options), std::move(binding));
+    auto owner = std::make_shared<detail::SetHandleOwner>(detail::SetHandleOwner{core});
+    InstanceSet set;
+    set.core_ = std::shared_ptr<InstanceSetCore>(owner, core.get());
+    return set;
+}
+
+Instance InstanceSet::create(const InstanceType &type, const std::string &image_id,
+                             const Tags &tags, const std::string &init_command,
+                             const std::optional<std::string> &public_key) {
+    InstanceSetCore &core = detail::checked(core_);
+    detail::validate_tag_keys(tags, "create");
+    // Shared resource tags under the explicit ones: explicit tags win.
+    Tags merged = tags;
+    merged.insert(core.options.shared_resource_tags.begin(),
+                  core.options.shared_resource_tags.end());
+
+    const detail::TagsView c_tags(merged);
+    const detail::InstanceTypeView c_type(type);
+    ch_create_args args{};
+    args.struct_size = sizeof args;
+    args.instance_type = c_type.get();
+    args.image_id = detail::to_ch_str(image_id);
+    args.tags = c_tags.get();
+    args.init_command = detail::to_ch_str(init_command);
+    args.public_key = public_key ? detail::to_ch_str(*public_key) : ch_str{};
+
+    Instance created;
+    core.limited_call(Operation::create, [&] {
+        const auto binding = core.snapshot();
+        // Instances keep the core itself, not the handle owner: holding an
+        // Instance must not keep the driver's set from being stopped.
+        detail::InstanceCollector collector(core.shared_from_this(), binding, nullptr);
+        const ch_instance_sink sink = collector.sink();
+        detail::ErrorRecord error;
+        detail::check(binding->table().create(binding->set(), &args, &sink, error.get()),
+                      error.c, "create");
+        collector.check("create");
+        auto &instances = collector.instances();
+        if (instances.empty())
+            throw DriverError("create: driver reported success without an instance");
+        // A driver handing over more than one instance broke the contract;
+        // the extras are released with the collector.
+        created = std::move(instances.front());
+    });
+    return created;
+}
+
+std::vector<Instance> InstanceSet::instances(const Tags &filter) {
+    InstanceSetCore &core = detail::checked(core_);
+    const detail::TagsView c_filter(filter);
+    std::vector<Instance> result;
+    core.limited_call(Operation::instances, [&] {
+        const auto binding = core.snapshot();
+        // Filter again: drivers may ignore the filter (Arvados allows it).
+        detail::InstanceCollector collector(core.shared_from_this(), binding, &filter);
+        const ch_instance_sink sink = collector.sink();
+        detail::ErrorRecord error;
+        detail::check(
+            binding->table().instances(binding->set(), c_filter.get(), &sink, error.get()),
+            error.c, "instances");
+        collector.check("instances");
+        result = std::move(collector.instances());
+        if (collector.skipped() > 0)
+            core.logger().debug("instances: host filter dropped {} of {} listed driver={}",
+                                collector.skipped(), collector.skipped() + result.size(),
+                                core.driver_name());
+    });
+    // Vector growth can leave up to half the capacity unused; a large
+    // listing is worth one compacting move.
+    if (result.capacity() - result.size() > result.size() / 8 + 16)
+        result.shrink_to_fit();
+    return result;
+}
+
+std::string InstanceSet::instance_quota_group(const InstanceType &type) {
+    InstanceSetCore &core = detail::checked(core_);
+    const auto binding = core.snapshot();
+    if (!binding->table().instance_quota_group)
+        return {};
+    const detail::InstanceTypeView c_type(type);
+    detail::StringResult result;
+    const ch_string_sink sink = result.sink();
+    detail::ErrorRecord error;
+    detail::check(binding->table().instance_quota_group(binding->set(), c_type.get(), &sink,
+                                                        error.get()),
+                  error.c, "instance_quota_group");
+    if (result.failed)
+        throw DriverError("instance_quota_group: out of memory while copying the result");
+    return std::move(result.value);
+}
+
+void InstanceSet::stop() { detail::checked(core_).snapshot()->stop(); }
+
+OperationCounters InstanceSet::counters() const {
+    return detail::checked(core_).counters.snapshot();
+}
+
+const DriverLibrary &InstanceSet::library() const {
+    return detail::checked(core_).snapshot()->library();
+}
+
+const std::string &InstanceSet::instance_set_id() const {
+    return detail::checked(core_).options.instance_set_id;
+}
+
+} // namespace cloudhost

@@ -1,0 +1,70 @@
+// The shared state behind InstanceSet and Instance handles: the current
+// driver binding and the dispatcher-side wrappers (rate-limit gate, ops
+// limiter, counters).
+#pragma once
+
+#include "binding.hpp"
+#include "operation_counters.hpp"
+#include "ops_limiter.hpp"
+#include "rate_limit_gate.hpp"
+
+#include "cloudhost/errors.hpp"
+#include "cloudhost/instance_set.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace cloudhost::detail {
+
+struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
+    InstanceSetCore(InstanceSetOptions options, std::shared_ptr<Binding> first_binding);
+
+    // The binding a call works on for its whole duration.
+    std::shared_ptr<Binding> snapshot() const noexcept { return binding_.load(); }
+
+    // Runs `call` (one driver call of kind `op`) behind the wrappers: the
+    // rate-limit gate, a tick of the ops limiter, then counters and, on a
+    // RateLimitError, suspension of every limited call until its retry time.
+    template <class Call> void limited_call(Operation op, Call &&call);
+
+    spdlog::logger &logger() const noexcept { return *logger_; }
+    const std::string &driver_name() const noexcept { return driver_name_; }
+
+    const InstanceSetOptions options;
+    OperationCounterSet counters;
+    OpsLimiter limiter;
+    RateLimitGate gate;
+
+  private:
+    void gate_check(Operation op);
+    void on_rate_limit(Operation op, Clock::time_point earliest_retry, const char *message);
+
+    std::atomic<std::shared_ptr<Binding>> binding_;
+    std::shared_ptr<spdlog::logger> logger_;
+    std::string driver_name_;
+};
+
+template <class Call> void InstanceSetCore::limited_call(Operation op, Call &&call) {
+    gate_check(op);
+    if (limiter.enabled()) {
+        limiter.wait_for_tick();
+        counters.record_tick(op);
+        gate_check(op); // a rate limit may have arrived while we waited
+    }
+    const auto start = std::chrono::steady_clock::now();
+    auto latency = [&] { return std::chrono::steady_clock::now() - start; };
+    try {
+        call();
+    } catch (const RateLimitError &e) {
+        counters.record_call(op, latency(), true);
+        on_rate_limit(op, e.earliest_retry(), e.what());
+        throw;
+    } catch (...) {
+        counters.record_call(op, latency(), true);
+        throw;
+    }
+    counters.record_call(op, latency(), false);
+}
+
+} // namespace cloudhost::detail

@@ -1,0 +1,36 @@
+#include "ops_limiter.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+namespace cloudhost::detail {
+
+OpsLimiter::OpsLimiter(double ops_per_second) {
+    if (ops_per_second > 0 && std::isfinite(ops_per_second))
+        interval_ = std::chrono::duration_cast<SteadyClock::duration>(
+            std::chrono::duration<double>(1.0 / ops_per_second));
+}
+
+OpsLimiter::SteadyClock::time_point OpsLimiter::wait_for_tick() {
+    if (!enabled())
+        return SteadyClock::now();
+    SteadyClock::time_point slot;
+    {
+        std::lock_guard lock(mutex_);
+        // An idle ticker does not bank ticks: the first call after a pause
+        // goes at once, the following ones 1/N s apart.
+        slot = std::max(SteadyClock::now(), next_slot_);
+        next_slot_ = slot + interval_;
+        ++ticks_;
+    }
+    std::this_thread::sleep_until(slot);
+    return slot;
+}
+
+uint64_t OpsLimiter::ticks() const {
+    std::lock_guard lock(mutex_);
+    return ticks_;
+}
+
+} // namespace cloudhost::detail

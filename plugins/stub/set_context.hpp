@@ -1,0 +1,38 @@
+// What an InstanceSet shares with the Instance handles it hands out: its
+// config, the host's logger, its fault schedule and its stop flag. Instances
+// keep it alive, so a handle stays usable after the set's other state is gone.
+#pragma once
+
+#include "fault_schedule.hpp"
+#include "hold_fifo.hpp"
+#include "stub_cloud.hpp"
+#include "stub_config.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+
+namespace cloudhost::stub {
+
+struct SetContext {
+    SetContext(StubConfig config, sdk::Logger logger);
+
+    const StubConfig config;
+    const sdk::Logger logger;
+    const std::shared_ptr<StubCloud> cloud;
+    const std::unique_ptr<HoldFifo> hold; // null when calls are not held
+    FaultSchedule faults;
+    std::atomic<bool> stopped{false};
+
+    // Every driver entry point starts here: logs DEBUG "stub call" op=<op>
+    // and throws if the op is listed in `throw_in`. Returns false (and does
+    // neither) for the tags() calls the SDK makes itself while handing
+    // instances over (see expect_handover), so the log counts host calls only.
+    bool enter(Op op) const;
+
+    // The SDK reads tags() of each of the next `count` instances returned by
+    // create()/instances() on this thread; those reads are not host calls.
+    static void expect_handover(std::size_t count) noexcept;
+};
+
+} // namespace cloudhost::stub
