@@ -169,30 +169,22 @@ CommandOutput CliContext::run_on(const Instance &instance, const std::string &se
         std::lock_guard lock(executors_mutex_);
         auto &slot = executors_[instance.id()];
         if (!slot) {
-            SshOptions options;
-            options.key = ssh_key();
+            SshExecutorOptions options;
             options.default_port = c.ssh_port;
             options.connect_timeout = c.timeouts.connect;
-            slot = std::make_shared<SshExecutor>(
-                std::make_shared<TagVerifier>(instance, secret,
-                                              c.effective_instance_secret_path()),
-                options);
-        } else {
-            // Same instance, maybe a fresher handle (new address after boot).
-            slot->set_target(std::make_shared<TagVerifier>(
-                instance, secret, c.effective_instance_secret_path()));
+            if (c.timeouts.command.count() > 0)
+                options.command_timeout = c.timeouts.command;
+            // The Instance handle reads the address live, so an executor
+            // made while the instance booted finds it once it is known.
+            auto target = std::make_shared<TagVerifier>(std::make_shared<InstanceTarget>(instance),
+                                                        secret,
+                                                        c.effective_instance_secret_path());
+            slot = std::make_shared<SshExecutor>(std::move(target), ssh_key(), options);
         }
         executor = slot;
     }
-    std::optional<std::chrono::milliseconds> timeout;
-    if (c.timeouts.command.count() > 0)
-        timeout = c.timeouts.command;
-    ExecResult r = executor->execute(env, command, stdin_data, timeout);
-    CommandOutput out;
-    out.stdout_data = std::move(r.stdout_data);
-    out.stderr_data = std::move(r.stderr_data);
-    out.exit_status = r.exit_status;
-    return out;
+    Environment environment(env.begin(), env.end());
+    return executor->execute(environment, command, stdin_data);
 }
 
 } // namespace cloudhost::cli

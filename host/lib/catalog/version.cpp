@@ -165,7 +165,7 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
         const std::string_view token = text.substr(pos, end - pos);
         pos = end;
 
-        std::string_view op = token.substr(0, token.find_first_not_of("<>=^~"));
+        const std::string_view op = token.substr(0, std::min(token.find_first_of("0123456789"), token.size()));
         const std::string_view version_text = token.substr(op.size());
         if (op != "" && op != "=" && op != "<" && op != "<=" && op != ">" && op != ">=" &&
             op != "^" && op != "~")

@@ -64,9 +64,15 @@ namespace {
 
 // Stops the driver's set when the last InstanceSet handle goes away; the
 // Instances still alive keep the core (and the driver's set) usable.
-struct SetHandleOwner {
-    std::shared_ptr<InstanceSetCore> core;
-    ~SetHandleOwner() { core->snapshot()->stop(); }
+class SetHandleOwner {
+  public:
+    explicit SetHandleOwner(std::shared_ptr<InstanceSetCore> core) : core_(std::move(core)) {}
+    SetHandleOwner(const SetHandleOwner &) = delete;
+    SetHandleOwner &operator=(const SetHandleOwner &) = delete;
+    ~SetHandleOwner() { core_->snapshot()->stop(); }
+
+  private:
+    std::shared_ptr<InstanceSetCore> core_;
 };
 
 InstanceSetCore &checked(const std::shared_ptr<InstanceSetCore> &core) {
@@ -89,7 +95,7 @@ InstanceSet InstanceSet::open(std::shared_ptr<DriverLibrary> library, InstanceSe
                                  {options.config_json, options.instance_set_id,
                                   options.shared_resource_tags, options.logger});
     auto core = std::make_shared<InstanceSetCore>(std::move(options), std::move(binding));
-    auto owner = std::make_shared<detail::SetHandleOwner>(detail::SetHandleOwner{core});
+    auto owner = std::make_shared<detail::SetHandleOwner>(core);
     InstanceSet set;
     set.core_ = std::shared_ptr<InstanceSetCore>(owner, core.get());
     return set;

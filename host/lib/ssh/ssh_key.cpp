@@ -2,6 +2,7 @@
 
 #include <libssh/libssh.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -128,8 +129,9 @@ SshKey SshKey::load_or_generate(const fs::path &path) {
     SshKey key = generate_ed25519();
     // Write under a private name, then hard-link into place: link() fails if
     // another process got there first, and then its key is the one we use.
+    static std::atomic<unsigned> attempts{0};
     fs::path temporary = path;
-    temporary += ".tmp." + std::to_string(::getpid());
+    temporary += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(attempts++);
     ::unlink(temporary.c_str());
     key.save_private(temporary);
     int link_result = ::link(temporary.c_str(), path.c_str());

@@ -1,0 +1,298 @@
+#include "cloudhost/catalog.hpp"
+#include "cloudhost/drivers_report.hpp"
+#include "cloudhost/errors.hpp"
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <elf.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <thread>
+
+using namespace catalog_test;
+using cloudhost::Catalog;
+using cloudhost::CatalogOptions;
+using cloudhost::DriverFile;
+using cloudhost::LoadError;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Drivers' constructors append to this file (see fixtures/fixture_driver.c).
+// Set once, before any test starts threads.
+const fs::path &constructor_marker() {
+    static const fs::path marker = [] {
+        static TempDir dir;
+        fs::path path = dir / "constructed";
+        ::setenv("CLOUDHOST_FIXTURE_MARKER", path.c_str(), 1);
+        return path;
+    }();
+    return marker;
+}
+
+bool driver_code_ran() { return fs::exists(constructor_marker()); }
+
+void forget_driver_code_runs() { fs::remove(constructor_marker()); }
+
+std::map<std::string, DriverFile> by_file_name(const std::vector<DriverFile> &files) {
+    std::map<std::string, DriverFile> out;
+    for (const auto &file : files)
+        out[file.path.filename().string()] = file;
+    return out;
+}
+
+// A driver directory with every kind of bad file plus the good drivers.
+struct BadFilesDir {
+    TempDir drivers;
+    TempDir cache;
+
+    BadFilesDir() {
+        write_text(drivers / "empty.so", "");
+        write_text(drivers / "x.so", "just some text, not a shared object\n");
+        auto good = read_bytes(fixture("fixture-1.0.0"));
+        write_bytes(drivers / "truncated.so",
+                    std::vector<std::byte>(good.begin(), good.begin() + 100));
+        auto arm = good;
+        const uint16_t aarch64 = EM_AARCH64;
+        std::memcpy(arm.data() + offsetof(Elf64_Ehdr, e_machine), &aarch64, sizeof aarch64);
+        write_bytes(drivers / "arm64.so", arm);
+        for (const char *stem : {"fixture-1.0.0", "fixture-1.1.0", "no-metadata", "abi-99",
+                                 "missing-dep", "entry-from-dep"})
+            fs::copy_file(fixture(stem), drivers / (std::string(stem) + ".so"));
+        // Same name and version as fixture-1.1.0.so; sorts after it.
+        fs::copy_file(fixture("fixture-1.1.0"), drivers / "zz-copy.so");
+        fs::create_directory(drivers / "subdir.so");
+        ::mkfifo((drivers / "pipe.so").c_str(), 0600);
+        write_text(drivers / "README.txt", "not scanned");
+    }
+
+    CatalogOptions options() const { return {{drivers.path()}, cache.path()}; }
+};
+
+} // namespace
+
+TEST_SUITE("catalog") {
+
+TEST_CASE("every bad file gets its own reason and the good drivers stay ok") {
+    forget_driver_code_runs();
+    BadFilesDir dir;
+    const auto files = Catalog(dir.options()).scan();
+    CHECK_FALSE(driver_code_ran());
+
+    // Sorted by file name, README.txt skipped.
+    std::vector<std::string> names;
+    for (const auto &file : files)
+        names.push_back(file.path.filename().string());
+    CHECK(names == std::vector<std::string>{"abi-99.so", "arm64.so", "empty.so",
+                                            "entry-from-dep.so", "fixture-1.0.0.so",
+                                            "fixture-1.1.0.so", "missing-dep.so",
+                                            "no-metadata.so", "pipe.so", "subdir.so",
+                                            "truncated.so", "x.so", "zz-copy.so"});
+
+    auto v = by_file_name(files);
+    const auto rejected_because = [&](const std::string &file, const std::string &reason) {
+        CAPTURE(file);
+        CAPTURE(v[file].reason);
+        CHECK_FALSE(v[file].ok);
+        CHECK_FALSE(v[file].active);
+        CHECK(v[file].reason.find(reason) != std::string::npos);
+    };
+    rejected_because("empty.so", "empty file");
+    rejected_because("x.so", "not an ELF file");
+    rejected_because("truncated.so", "truncated ELF");
+    rejected_because("arm64.so", "ELF for machine AArch64, host is x86-64");
+    rejected_because("no-metadata.so", "no cloudhost_driver_info symbol");
+    rejected_because("abi-99.so", "ABI versions 99..100 not supported (host speaks 1..1)");
+    rejected_because("missing-dep.so", "missing dependency libchfixture_missing.so");
+    rejected_because("entry-from-dep.so", "entry point cloudhost_driver_entry not defined by the driver");
+    rejected_because("zz-copy.so",
+                     "duplicate of " + (dir.drivers / "fixture-1.1.0.so").string() +
+                         " (fixture 1.1.0)");
+    rejected_because("subdir.so", "not a regular file (directory)");
+    rejected_because("pipe.so", "not a regular file (fifo)");
+
+    CHECK(v["fixture-1.0.0.so"].ok);
+    CHECK(v["fixture-1.1.0.so"].ok);
+    CHECK(v["fixture-1.1.0.so"].active); // highest version
+    CHECK_FALSE(v["fixture-1.0.0.so"].active);
+    CHECK(v["fixture-1.0.0.so"].reason.empty());
+    CHECK(v["fixture-1.0.0.so"].sha256 == file_sha256(dir.drivers / "fixture-1.0.0.so"));
+    CHECK(v["abi-99.so"].info->name == "abi-future"); // metadata known even when rejected
+    CHECK(v["subdir.so"].sha256.empty());
+}
+
+TEST_CASE("a missing driver directory yields no verdicts and no error") {
+    TempDir cache;
+    Catalog catalog({{cache / "does-not-exist"}, cache.path()});
+    CHECK(catalog.scan().empty());
+    CHECK_THROWS_WITH_AS(catalog.load("fixture"), "no driver named fixture", LoadError);
+}
+
+TEST_CASE("a directory listed twice is scanned once; dirs keep their order") {
+    TempDir a, b, cache;
+    fs::copy_file(fixture("fixture-1.0.0"), a / "z.so");
+    fs::copy_file(fixture("fixture-1.0.0"), b / "a.so");
+    const auto files = Catalog({{a.path(), b.path(), a.path()}, cache.path()}).scan();
+    REQUIRE(files.size() == 2);
+    CHECK(files[0].path == a / "z.so");
+    CHECK(files[0].ok);
+    CHECK(files[1].reason == "duplicate of " + (a / "z.so").string() + " (fixture 1.0.0)");
+}
+
+TEST_CASE("load runs the highest version from a private copy and unloads after") {
+    forget_driver_code_runs();
+    BadFilesDir dir;
+    Catalog catalog(dir.options());
+    const auto files = catalog.scan();
+    CHECK_FALSE(driver_code_ran());
+
+    auto library = catalog.load("fixture");
+    CHECK(driver_code_ran()); // loading runs the constructor; scanning did not
+    REQUIRE(library);
+    CHECK(library->info().version == "1.1.0");
+    CHECK(library->abi_version() == 1);
+    const fs::path copy = library->path();
+    CHECK(copy.parent_path() == dir.cache.path());
+    const std::string original_sha = file_sha256(dir.drivers / "fixture-1.1.0.so");
+    CHECK(copy.filename() == original_sha + ".so");
+    CHECK(file_sha256(copy) == original_sha);
+    CHECK((fs::status(copy).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_exec));
+    CHECK((fs::status(dir.cache.path()).permissions() & (fs::perms::group_all | fs::perms::others_all)) ==
+          fs::perms::none);
+    CHECK(cloudhost::is_library_loaded(copy));
+    CHECK_FALSE(cloudhost::is_library_loaded(dir.drivers / "fixture-1.1.0.so"));
+
+    // The same content reuses the same copy.
+    auto again = catalog.load("fixture", "1.1.0");
+    CHECK(again->path() == copy);
+    library.reset();
+    CHECK(cloudhost::is_library_loaded(copy)); // `again` still holds it
+    again.reset();
+    CHECK_FALSE(cloudhost::is_library_loaded(copy));
+}
+
+TEST_CASE("load honours version constraints and names what is missing") {
+    BadFilesDir dir;
+    Catalog catalog(dir.options());
+    auto old = catalog.load("fixture", "<1.1");
+    CHECK(old->info().version == "1.0.0");
+    CHECK_THROWS_WITH_AS(catalog.load("fixture", ">=2"),
+                         "no version of fixture satisfies >=2 (available: 1.0.0, 1.1.0)",
+                         LoadError);
+    CHECK_THROWS_WITH_AS(catalog.load("nope"), "no driver named nope", LoadError);
+    CHECK_THROWS_WITH_AS(catalog.load("abi-future"),
+                         doctest::Contains("no driver named abi-future (rejected: "), LoadError);
+    CHECK_THROWS_AS(catalog.load("fixture", ">=x"), cloudhost::InvalidConfigError);
+}
+
+TEST_CASE("a corrupted private copy is replaced, not trusted") {
+    BadFilesDir dir;
+    Catalog catalog(dir.options());
+    const std::string sha = file_sha256(dir.drivers / "fixture-1.0.0.so");
+    fs::create_directories(dir.cache.path());
+    write_text(dir.cache / (sha + ".so"), "tampered");
+    auto library = catalog.load("fixture", "=1.0.0");
+    CHECK(file_sha256(library->path()) == sha);
+}
+
+TEST_CASE("a cache dir others can write to is refused") {
+    BadFilesDir dir;
+    fs::create_directories(dir.cache / "shared");
+    fs::permissions(dir.cache / "shared", fs::perms::all);
+    Catalog catalog({{dir.drivers.path()}, dir.cache / "shared"});
+    CHECK_THROWS_WITH_AS(catalog.load("fixture"), doctest::Contains("writable by other users"),
+                         LoadError);
+}
+
+TEST_CASE("drivers JSON and table output") {
+    BadFilesDir dir;
+    const auto files = Catalog(dir.options()).scan();
+    std::ostringstream json;
+    cloudhost::write_drivers_json(json, files);
+    rapidjson::Document doc;
+    doc.Parse(json.str().c_str());
+    REQUIRE_FALSE(doc.HasParseError());
+    REQUIRE(doc.IsObject());
+    REQUIRE(doc["drivers"].IsArray());
+    const auto &drivers = doc["drivers"].GetArray();
+    REQUIRE(drivers.Size() == files.size());
+    int ok = 0, active = 0;
+    for (const auto &d : drivers) {
+        for (const char *key :
+             {"path", "name", "version", "abi", "sha256", "status", "reason", "active"})
+            CHECK(d.HasMember(key));
+        const std::string status = d["status"].GetString();
+        CHECK((status == "ok" || status == "rejected"));
+        ok += status == "ok";
+        active += d["active"].GetBool();
+        if (std::string(d["path"].GetString()).ends_with("/fixture-1.1.0.so")) {
+            CHECK(std::string(d["name"].GetString()) == "fixture");
+            CHECK(std::string(d["version"].GetString()) == "1.1.0");
+            CHECK(std::string(d["abi"].GetString()) == "1..1");
+            CHECK(std::string(d["sha256"].GetString()).size() == 64);
+            CHECK(std::string(d["reason"].GetString()).empty());
+            CHECK(d["active"].GetBool());
+        }
+        if (std::string(d["path"].GetString()).ends_with("/x.so")) {
+            CHECK(d["name"].IsNull());
+            CHECK(d["abi"].IsNull());
+            CHECK(std::string(d["reason"].GetString()) == "not an ELF file");
+        }
+    }
+    CHECK(ok == 2);
+    CHECK(active == 1);
+
+    std::ostringstream table;
+    cloudhost::write_drivers_table(table, files);
+    const std::string text = table.str();
+    CHECK(text.rfind("STATUS    NAME", 0) == 0);
+    CHECK(text.find("ok*       fixture") != std::string::npos);
+    CHECK(text.find("rejected") != std::string::npos);
+    CHECK(std::count(text.begin(), text.end(), '\n') == static_cast<long>(files.size() + 1));
+}
+
+TEST_CASE("scan and load from 8 threads at once") {
+    BadFilesDir dir;
+    Catalog catalog(dir.options());
+    std::atomic<int> loads{0}, failures{0};
+    std::vector<std::thread> threads;
+    std::vector<fs::path> copies(8);
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            for (int round = 0; round < 4; ++round) {
+                try {
+                    if ((t + round) % 2 == 0) {
+                        const auto files = catalog.scan();
+                        if (files.size() != 13)
+                            ++failures;
+                    } else {
+                        auto library = catalog.load("fixture", t % 4 == 1 ? "1.0.0" : "");
+                        copies[static_cast<size_t>(t)] = library->path();
+                        ++loads;
+                    }
+                } catch (const std::exception &) {
+                    ++failures;
+                }
+            }
+        });
+    }
+    for (auto &thread : threads)
+        thread.join();
+    CHECK(failures == 0);
+    CHECK(loads == 16);
+    for (const auto &copy : copies) {
+        if (!copy.empty())
+            CHECK_FALSE(cloudhost::is_library_loaded(copy));
+    }
+}
+
+} // TEST_SUITE

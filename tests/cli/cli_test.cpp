@@ -1,0 +1,253 @@
+// The cloudhost command line against the real loopback driver: every command
+// runs as its own process, so an instance created by one process is listed,
+// executed on and destroyed by others.
+#include "subprocess.hpp"
+#include "temp_dir.hpp"
+
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+using namespace cloudhost::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string build_root() { return std::getenv("CLOUDHOST_BUILD_ROOT"); }
+
+// Processes whose command line mentions `needle` (leaked loopback servers).
+int processes_mentioning(const std::string &needle) {
+    int count = 0;
+    for (const auto &entry : fs::directory_iterator("/proc")) {
+        std::ifstream cmdline(entry.path() / "cmdline", std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(cmdline)), {});
+        if (text.find(needle) != std::string::npos && entry.path().filename() != "self")
+            ++count;
+    }
+    return count;
+}
+
+class Cli {
+  public:
+    Cli() { fs::create_directories(dir_ / "state"); }
+
+    ProcessResult run(std::vector<std::string> args, const std::string &stdin_data = {}) {
+        args.insert(args.begin(), build_root() + "/host/cli/cloudhost");
+        return run_process(args, stdin_data, {{"XDG_STATE_HOME", (dir_ / "state").string()}});
+    }
+    // A config for loopback with its state in the temp dir.
+    std::string config(const std::string &driver_parameters, const std::string &extra = "") {
+        fs::path file = dir_ / ("config-" + std::to_string(configs_++) + ".json");
+        std::ofstream(file) << "{\"driver\": \"loopback\", \"driver_parameters\": "
+                            << driver_parameters
+                            << ", \"timeouts\": {\"boot\": \"60s\", \"probe_interval\": "
+                               "\"100ms\", \"sync_interval\": \"100ms\", \"destroy\": \"30s\"}"
+                            << extra << "}";
+        return file.string();
+    }
+    std::string loopback_params(const std::string &more = "") const {
+        return "{\"state_dir\": \"" + state_dir().string() + "\"" + more + "}";
+    }
+    fs::path state_dir() const { return dir_ / "lo"; }
+    // Instance directories left in the loopback state dir.
+    std::size_t instances_on_disk() const {
+        std::size_t n = 0;
+        if (fs::exists(state_dir()))
+            for (const auto &e : fs::directory_iterator(state_dir()))
+                if (e.is_directory() && e.path().filename().string()[0] != '.')
+                    ++n;
+        return n;
+    }
+    const TempDir &dir() const { return dir_; }
+
+  private:
+    TempDir dir_{"cloudhost-cli"};
+    int configs_ = 0;
+};
+
+rapidjson::Document parse(const std::string &text) {
+    rapidjson::Document d;
+    d.Parse(text.c_str());
+    REQUIRE_MESSAGE(!d.HasParseError(), "not JSON: " << text);
+    return d;
+}
+
+bool single_line(const std::string &s) {
+    return !s.empty() && s.find('\n') == s.size() - 1;
+}
+
+} // namespace
+
+TEST_CASE("drivers --json lists the built drivers as ok") {
+    Cli cli;
+    auto r = cli.run({"drivers", "--json"});
+    REQUIRE(r.status == 0);
+    auto d = parse(r.out);
+    std::set<std::string> ok;
+    for (const auto &f : d["drivers"].GetArray()) {
+        CHECK(f.HasMember("path"));
+        CHECK(f.HasMember("sha256"));
+        CHECK(f.HasMember("reason"));
+        CHECK(f.HasMember("active"));
+        if (std::string(f["status"].GetString()) == "ok")
+            ok.insert(f["name"].GetString());
+    }
+    CHECK(ok.count("loopback") == 1);
+    CHECK(ok.count("stub") == 1);
+    CHECK(ok.count("example") == 1);
+}
+
+TEST_CASE("bad input: one-line error, exit 2, nothing created") {
+    Cli cli;
+    fs::path bad = cli.dir() / "bad.json";
+    std::ofstream(bad) << "{\n  \"driver\": \"loopback\",\n  \"ssh_port\": [22]\n}\n";
+    auto r = cli.run({"--config", bad.string(), "list"});
+    CHECK(r.status == 2);
+    CHECK(single_line(r.err));
+    CHECK(r.err.find(bad.string() + ":3:15: \"ssh_port\"") != std::string::npos);
+
+    std::ofstream(bad) << "{\"driver\": \"loopback\",}";
+    r = cli.run({"--config", bad.string(), "list"});
+    CHECK(r.status == 2);
+    CHECK(r.err.find(":1:23: invalid JSON") != std::string::npos);
+
+    std::ofstream(bad) << "{\"driver\": \"nosuchdriver\"}";
+    r = cli.run({"--config", bad.string(), "list"});
+    CHECK(r.status == 2);
+    CHECK(single_line(r.err));
+    CHECK(r.err.find("nosuchdriver") != std::string::npos);
+
+    std::ofstream(bad) << "{\"driver\": \"loopback\", \"instance_set_id\": \"not-an-id\"}";
+    r = cli.run({"--config", bad.string(), "list"});
+    CHECK(r.status == 2);
+    CHECK(single_line(r.err));
+    CHECK(r.err.find("\"instance_set_id\"") != std::string::npos);
+
+    const std::string config = cli.config(cli.loopback_params());
+    r = cli.run({"--config", config, "create", "--tag", "novalue"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: --tag: \"novalue\" is not of the form KEY=VALUE\n");
+
+    r = cli.run({"--config", config, "exec", "lo-doesnotexist", "--", "true"});
+    CHECK(r.status == 2);
+    CHECK(single_line(r.err));
+    CHECK(r.err.find("no instance \"lo-doesnotexist\"") != std::string::npos);
+
+    r = cli.run({"--config", config, "create", "--type", "huge"});
+    CHECK(r.status == 2);
+    CHECK(r.err.find("unknown instance type \"huge\"") != std::string::npos);
+
+    r = cli.run({"--config", config, "--log-level", "loud", "list"});
+    CHECK(r.status == 2);
+
+    r = cli.run({"nosuchcommand"});
+    CHECK(r.status == 2);
+
+    CHECK(cli.instances_on_disk() == 0);
+    CHECK(processes_mentioning(cli.state_dir().string()) == 0);
+}
+
+TEST_CASE("an instance created by one process is listed, used and destroyed by others") {
+    Cli cli;
+    const std::string config = cli.config(cli.loopback_params());
+    auto created = cli.run({"--config", config, "create", "--tag", "team=infra", "--json"});
+    REQUIRE_MESSAGE(created.status == 0, created.err);
+    auto inst = parse(created.out);
+    const std::string id = inst["id"].GetString();
+    CHECK(std::string(inst["provider_type"].GetString()) == "localhost");
+    CHECK(std::string(inst["tags"]["team"].GetString()) == "infra");
+    CHECK(inst["tags"].HasMember("cloudhost-InstanceSecret"));
+
+    auto listed = cli.run({"--config", config, "list", "--json"});
+    REQUIRE(listed.status == 0);
+    auto list = parse(listed.out);
+    REQUIRE(list["instances"].Size() == 1);
+    CHECK(std::string(list["instances"][0]["id"].GetString()) == id);
+
+    // stdin, stdout, stderr, env and the exit status go through.
+    auto exec = cli.run({"--config", config, "exec", id, "--env", "GREETING=hello", "--", "cat;",
+                         "echo", "$GREETING;", "echo", "oops", ">&2;", "exit", "3"},
+                        "from stdin\n");
+    CHECK(exec.status == 3);
+    CHECK(exec.out == "from stdin\nhello\n");
+    CHECK(exec.err == "oops\n");
+
+    REQUIRE(cli.run({"--config", config, "tag", id, "stage=prod"}).status == 0);
+    auto by_tag = parse(cli.run({"--config", config, "list", "--tag", "stage=prod", "--json"}).out);
+    CHECK(by_tag["instances"].Size() == 1);
+    auto other_tag = parse(cli.run({"--config", config, "list", "--tag", "stage=dev", "--json"}).out);
+    CHECK(other_tag["instances"].Size() == 0);
+
+    auto destroyed = cli.run({"--config", config, "destroy", id});
+    CHECK_MESSAGE(destroyed.status == 0, destroyed.err);
+    auto after = parse(cli.run({"--config", config, "list", "--json"}).out);
+    CHECK(after["instances"].Size() == 0);
+    CHECK(cli.instances_on_disk() == 0);
+    CHECK(processes_mentioning(cli.state_dir().string()) == 0);
+}
+
+TEST_CASE("cloudtest passes on loopback with host key verification by the driver") {
+    Cli cli;
+    auto r = cli.run({"--config", cli.config(cli.loopback_params()), "cloudtest", "--json",
+                      "--command", "test -s instance-secret"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    auto report = parse(r.out);
+    CHECK(report["ok"].GetBool());
+    std::vector<std::string> names;
+    for (const auto &s : report["steps"].GetArray())
+        names.push_back(s["name"].GetString());
+    CHECK(names == std::vector<std::string>{"pre-existing instances", "create",
+                                            "listed immediately", "tags present", "boot probe",
+                                            "command", "destroy"});
+    CHECK(cli.instances_on_disk() == 0);
+}
+
+TEST_CASE("cloudtest passes on loopback through the tag verifier") {
+    Cli cli;
+    auto r = cli.run(
+        {"--config", cli.config(cli.loopback_params(", \"verify_host_key\": false")), "cloudtest"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("cloudtest passed") != std::string::npos);
+    CHECK(cli.instances_on_disk() == 0);
+}
+
+TEST_CASE("cloudtest fails at the boot probe when the driver skips the InitCommand") {
+    Cli cli;
+    auto r = cli.run(
+        {"--config",
+         cli.config(cli.loopback_params(
+                        ", \"verify_host_key\": false, \"skip_init_command\": true"),
+                    ", \"timeouts\": {\"boot\": \"3s\", \"probe_interval\": \"200ms\", "
+                    "\"sync_interval\": \"100ms\", \"destroy\": \"30s\"}"),
+         "cloudtest", "--json"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 1);
+    auto report = parse(r.out);
+    CHECK_FALSE(report["ok"].GetBool());
+    std::string failed;
+    for (const auto &s : report["steps"].GetArray())
+        if (!s["ok"].GetBool() && failed.empty())
+            failed = s["name"].GetString();
+    CHECK(failed == "boot probe");
+    // It still destroyed the instance.
+    CHECK(cli.instances_on_disk() == 0);
+}
+
+TEST_CASE("cloudtest refuses pre-existing instances unless told to destroy them") {
+    Cli cli;
+    const std::string config = cli.config(cli.loopback_params());
+    REQUIRE(cli.run({"--config", config, "create"}).status == 0);
+    auto refused = cli.run({"--config", config, "cloudtest"});
+    CHECK(refused.status == 1);
+    CHECK(refused.out.find("--destroy-existing") != std::string::npos);
+    CHECK(cli.instances_on_disk() == 1);
+    auto passed = cli.run({"--config", config, "cloudtest", "--destroy-existing"});
+    INFO(passed.out << passed.err);
+    CHECK(passed.status == 0);
+    CHECK(cli.instances_on_disk() == 0);
+}
