@@ -36,8 +36,7 @@ CH_DRIVER_DEFINE_INFO("example", "1.0.0", 1u, 1u,
 /* ------------------------------------------------------------------------ */
 
 /* A NUL-terminated heap copy of a borrowed string; NULL when out of memory. */
-static char *copy_str(ch_str s)
-{
+static char *copy_str(ch_str s) {
     char *out = malloc(s.len + 1);
     if (out) {
         if (s.len)
@@ -47,8 +46,7 @@ static char *copy_str(ch_str s)
     return out;
 }
 
-static void free_tags(ch_tags *tags)
-{
+static void free_tags(ch_tags *tags) {
     size_t i;
     for (i = 0; i < tags->count; ++i) {
         free((char *)tags->items[i].key.data);
@@ -60,8 +58,7 @@ static void free_tags(ch_tags *tags)
 }
 
 /* Deep copy of `in` into `out`; 0 when out of memory (nothing leaked). */
-static int copy_tags(ch_tags in, ch_tags *out)
-{
+static int copy_tags(ch_tags in, ch_tags *out) {
     ch_tag *items = NULL;
     size_t i;
     out->items = NULL;
@@ -91,8 +88,7 @@ static int copy_tags(ch_tags in, ch_tags *out)
 }
 
 /* True when `tags` holds every key=value pair of `filter`. */
-static int has_all_tags(const ch_tags *tags, ch_tags filter)
-{
+static int has_all_tags(const ch_tags *tags, ch_tags filter) {
     size_t f, t;
     for (f = 0; f < filter.count; ++f) {
         int found = 0;
@@ -109,8 +105,7 @@ static int has_all_tags(const ch_tags *tags, ch_tags filter)
     return 1;
 }
 
-static int64_t now_unix_ns(void)
-{
+static int64_t now_unix_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -133,8 +128,8 @@ struct ch_instance {
 };
 
 struct ch_instance_set {
-    pthread_mutex_t lock; /* one lock for the set and all its instances */
-    const ch_logger *logger; /* rule 5: valid until instance_set_free returns */
+    pthread_mutex_t lock;        /* one lock for the set and all its instances */
+    const ch_logger *logger;     /* rule 5: valid until instance_set_free returns */
     unsigned long max_instances; /* 0: no limit */
     unsigned long last_serial;
     unsigned long live_count;
@@ -149,8 +144,7 @@ struct ch_instance_set {
 /* Logs `message` with one optional field; asks the host first so that a
  * dropped level costs nothing. */
 static void log_event(const struct ch_instance_set *set, ch_log_level level, const char *message,
-                      const char *field_key, const char *field_value)
-{
+                      const char *field_key, const char *field_value) {
     const ch_logger *logger = set->logger;
     ch_log_field field;
     if (!logger || !logger->log || !logger->enabled || !logger->enabled(logger->ctx, level))
@@ -167,8 +161,7 @@ static void log_event(const struct ch_instance_set *set, ch_log_level level, con
 /* Config: `{}` or `{"max_instances": N}`                                     */
 /* ------------------------------------------------------------------------ */
 
-static size_t skip_space(ch_str s, size_t at)
-{
+static size_t skip_space(ch_str s, size_t at) {
     while (at < s.len && isspace((unsigned char)s.data[at]))
         ++at;
     return at;
@@ -176,8 +169,7 @@ static size_t skip_space(ch_str s, size_t at)
 
 /* Returns CH_OK and sets *max_instances, or CH_ERR_INVALID_CONFIG naming the
  * offset of the first character it cannot accept. */
-static ch_status parse_config(ch_str json, unsigned long *max_instances, ch_error *error)
-{
+static ch_status parse_config(ch_str json, unsigned long *max_instances, ch_error *error) {
     static const char key[] = "\"max_instances\"";
     const size_t key_len = sizeof key - 1;
     size_t at = skip_space(json, 0);
@@ -230,8 +222,7 @@ bad:
 /* ------------------------------------------------------------------------ */
 
 static ch_status example_instance_set_new(const ch_instance_set_args *args, ch_instance_set **out,
-                                          ch_error *error)
-{
+                                          ch_error *error) {
     struct ch_instance_set *set;
     unsigned long max_instances = 0;
     ch_status status;
@@ -255,15 +246,13 @@ static ch_status example_instance_set_new(const ch_instance_set_args *args, ch_i
 }
 
 /* Stop ends background work: this driver has none, it only refuses Create. */
-static void example_instance_set_stop(ch_instance_set *set)
-{
+static void example_instance_set_stop(ch_instance_set *set) {
     pthread_mutex_lock(&set->lock);
     set->stopped = 1;
     pthread_mutex_unlock(&set->lock);
 }
 
-static void free_instance(struct ch_instance *instance)
-{
+static void free_instance(struct ch_instance *instance) {
     free_tags(&instance->tags);
     free(instance->provider_type);
     free(instance);
@@ -271,13 +260,11 @@ static void free_instance(struct ch_instance *instance)
 
 /* Drops one reference; the caller holds set->lock. Returns the instance to
  * free after unlocking, or NULL. */
-static struct ch_instance *unref_locked(struct ch_instance *instance)
-{
+static struct ch_instance *unref_locked(struct ch_instance *instance) {
     return --instance->refs == 0 ? instance : NULL;
 }
 
-static void example_instance_set_free(ch_instance_set *set)
-{
+static void example_instance_set_free(ch_instance_set *set) {
     /* The host released every handle, so only the list's references remain.
      * (The in-memory cloud vanishes with the set; a real cloud would keep
      * its VMs.) */
@@ -295,8 +282,7 @@ static void example_instance_set_free(ch_instance_set *set)
 /* Gives the host one new reference; the caller holds set->lock. The host's
  * sink copies the description before returning, so the borrowed tags stay
  * valid long enough. */
-static void hand_over_locked(struct ch_instance *instance, const ch_instance_sink *out)
-{
+static void hand_over_locked(struct ch_instance *instance, const ch_instance_sink *out) {
     ch_instance_desc desc;
     desc.struct_size = (uint32_t)sizeof desc;
     desc.id = ch_str_from_cstr(instance->id);
@@ -307,8 +293,7 @@ static void hand_over_locked(struct ch_instance *instance, const ch_instance_sin
 }
 
 static ch_status example_create(ch_instance_set *set, const ch_create_args *args,
-                                const ch_instance_sink *out, ch_error *error)
-{
+                                const ch_instance_sink *out, ch_error *error) {
     struct ch_instance *instance;
     char id[sizeof instance->id];
     if (!args || !CH_HAS_MEMBER(args, ch_create_args, public_key) || !args->instance_type)
@@ -354,8 +339,7 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
 }
 
 static ch_status example_instances(ch_instance_set *set, ch_tags filter,
-                                   const ch_instance_sink *out, ch_error *error)
-{
+                                   const ch_instance_sink *out, ch_error *error) {
     struct ch_instance *instance;
     (void)error; /* an in-memory list cannot fail */
     pthread_mutex_lock(&set->lock);
@@ -368,8 +352,7 @@ static ch_status example_instances(ch_instance_set *set, ch_tags filter,
 
 /* One quota group for everything (Arvados's default). */
 static ch_status example_instance_quota_group(ch_instance_set *set, const ch_instance_type *type,
-                                              const ch_string_sink *out, ch_error *error)
-{
+                                              const ch_string_sink *out, ch_error *error) {
     (void)set;
     (void)type;
     (void)error;
@@ -381,8 +364,7 @@ static ch_status example_instance_quota_group(ch_instance_set *set, const ch_ins
 /* Instances                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static void example_instance_release(ch_instance *instance)
-{
+static void example_instance_release(ch_instance *instance) {
     struct ch_instance *dead;
     pthread_mutex_lock(&instance->set->lock);
     dead = unref_locked(instance);
@@ -392,8 +374,7 @@ static void example_instance_release(ch_instance *instance)
 }
 
 static ch_status example_instance_tags(ch_instance *instance, const ch_tags_sink *out,
-                                       ch_error *error)
-{
+                                       ch_error *error) {
     size_t i;
     (void)error;
     pthread_mutex_lock(&instance->set->lock);
@@ -403,8 +384,7 @@ static ch_status example_instance_tags(ch_instance *instance, const ch_tags_sink
     return CH_OK;
 }
 
-static ch_status example_instance_set_tags(ch_instance *instance, ch_tags tags, ch_error *error)
-{
+static ch_status example_instance_set_tags(ch_instance *instance, ch_tags tags, ch_error *error) {
     ch_tags fresh, old;
     if (!copy_tags(tags, &fresh)) /* copy before locking: no allocation under the lock */
         return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
@@ -418,14 +398,15 @@ static ch_status example_instance_set_tags(ch_instance *instance, ch_tags tags, 
 
 /* Removes the instance from the cloud. The handle stays valid (rule 4)
  * until the host releases it; destroying twice is not an error. */
-static ch_status example_instance_destroy(ch_instance *instance, ch_error *error)
-{
+static ch_status example_instance_destroy(ch_instance *instance, ch_error *error) {
     struct ch_instance_set *set = instance->set;
     struct ch_instance **link;
     struct ch_instance *dead = NULL;
+    int destroyed_now = 0;
     (void)error;
     pthread_mutex_lock(&set->lock);
     if (!instance->destroyed) {
+        destroyed_now = 1;
         for (link = &set->live; *link; link = &(*link)->next) {
             if (*link == instance) {
                 *link = instance->next;
@@ -438,23 +419,22 @@ static ch_status example_instance_destroy(ch_instance *instance, ch_error *error
         dead = unref_locked(instance); /* the list's reference */
     }
     pthread_mutex_unlock(&set->lock);
-    log_event(set, CH_LOG_INFO, "destroyed instance", "id", instance->id);
+    if (destroyed_now)
+        log_event(set, CH_LOG_INFO, "destroyed instance", "id", instance->id);
     if (dead) /* cannot happen while the caller holds a handle; kept for clarity */
         free_instance(dead);
     return CH_OK;
 }
 
 static ch_status example_instance_address(ch_instance *instance, const ch_string_sink *out,
-                                          ch_error *error)
-{
+                                          ch_error *error) {
     (void)error;
     out->put(out->ctx, ch_str_from_cstr(instance->address));
     return CH_OK;
 }
 
 static ch_status example_instance_remote_user(ch_instance *instance, const ch_string_sink *out,
-                                              ch_error *error)
-{
+                                              ch_error *error) {
     (void)instance;
     (void)error;
     out->put(out->ctx, ch_str_from_cstr("admin"));
@@ -465,8 +445,7 @@ static ch_status example_instance_remote_user(ch_instance *instance, const ch_st
  * secret (Arvados's ErrNotImplemented). */
 static ch_status example_instance_verify_host_key(ch_instance *instance, ch_str public_key,
                                                   const ch_command_runner *runner,
-                                                  ch_error *error)
-{
+                                                  ch_error *error) {
     (void)instance;
     (void)public_key;
     (void)runner;
@@ -475,10 +454,8 @@ static ch_status example_instance_verify_host_key(ch_instance *instance, ch_str 
 }
 
 /* One point: the type's price since the instance was created. */
-static ch_status example_instance_price_history(ch_instance *instance,
-                                                const ch_instance_type *type,
-                                                const ch_price_sink *out, ch_error *error)
-{
+static ch_status example_instance_price_history(ch_instance *instance, const ch_instance_type *type,
+                                                const ch_price_sink *out, ch_error *error) {
     (void)error;
     out->put(out->ctx, instance->created_unix_ns, type ? type->price : 0.0);
     return CH_OK;
@@ -507,8 +484,7 @@ static const ch_driver_v1 example_table_v1 = {
     example_instance_price_history,
 };
 
-CH_DRIVER_ENTRY(request, reply)
-{
+CH_DRIVER_ENTRY(request, reply) {
     static const void *const tables[] = {&example_table_v1};
     return ch_negotiate(request, reply, 1u, 1u, tables);
 }

@@ -40,6 +40,8 @@ bool SetContext::enter(Op op) const {
     return true;
 }
 
-void SetContext::expect_handover(std::size_t count) noexcept { pending_handover_tags = count; }
+void SetContext::expect_handover(std::size_t count) noexcept {
+    pending_handover_tags = count;
+}
 
 } // namespace cloudhost::stub

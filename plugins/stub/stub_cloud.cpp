@@ -5,13 +5,11 @@
 namespace cloudhost::stub {
 
 std::shared_ptr<StubVm> StubCloud::add(std::string provider_type, sdk::Tags tags,
-                                       StubVm::TimePoint created_at,
-                                       const VmBehaviour &behaviour,
+                                       StubVm::TimePoint created_at, const VmBehaviour &behaviour,
                                        std::optional<uint64_t> quota) {
     std::lock_guard lock(mutex_);
     if (quota && vms_.size() >= *quota)
-        throw sdk::QuotaError("stub: quota of " + std::to_string(*quota) +
-                              " instances reached");
+        throw sdk::QuotaError("stub: quota of " + std::to_string(*quota) + " instances reached");
     const uint64_t serial = ++last_serial_;
     auto vm = std::make_shared<StubVm>(serial, std::move(provider_type), std::move(tags),
                                        created_at, behaviour);
@@ -28,8 +26,8 @@ void StubCloud::top_up(const std::string &provider_type, uint64_t target,
         have += vm->provider_type() == provider_type ? 1 : 0;
     for (uint64_t i = have; i < target; ++i) {
         const uint64_t serial = ++last_serial_;
-        vms_.emplace(serial, std::make_shared<StubVm>(serial, provider_type, tags_of(i),
-                                                      created_at, behaviour));
+        vms_.emplace(serial, std::make_shared<StubVm>(serial, provider_type, tags_of(i), created_at,
+                                                      behaviour));
     }
 }
 

@@ -26,8 +26,8 @@ class StubCloud {
     // Adds VMs of `provider_type` until the cloud holds `target` of them;
     // `tags_of(i)` gives the tags of the i-th (0-based) one.
     void top_up(const std::string &provider_type, uint64_t target,
-                const std::function<sdk::Tags(uint64_t)> &tags_of,
-                StubVm::TimePoint created_at, const VmBehaviour &behaviour);
+                const std::function<sdk::Tags(uint64_t)> &tags_of, StubVm::TimePoint created_at,
+                const VmBehaviour &behaviour);
     // Idempotent: destroying a destroyed VM is not an error (as in Arvados).
     void remove(uint64_t serial);
 

@@ -16,9 +16,13 @@ using Value = rapidjson::Value;
 // nanosecond clock (10^12 ms is about 31 years).
 constexpr uint64_t max_millis = 1'000'000'000'000ULL;
 
-[[noreturn]] void fail(const std::string &what) { throw InvalidConfigError("stub config: " + what); }
+[[noreturn]] void fail(const std::string &what) {
+    throw InvalidConfigError("stub config: " + what);
+}
 
-std::string quoted(std::string_view key) { return "\"" + std::string(key) + "\""; }
+std::string quoted(std::string_view key) {
+    return "\"" + std::string(key) + "\"";
+}
 
 std::string as_string(std::string_view key, const Value &v) {
     if (!v.IsString())
@@ -77,9 +81,9 @@ std::array<bool, op_count> as_op_set(const Value &v) {
 }
 
 CapacityFault as_capacity_fault(std::size_t index, const Value &v) {
-    const std::string where = "\"capacity_errors\"[" + std::to_string(index) + "]";
+    const std::string where = "capacity_errors[" + std::to_string(index) + "]";
     if (!v.IsObject())
-        fail(where + " must be an object");
+        fail(quoted(where) + " must be an object");
     CapacityFault fault;
     bool has_type = false;
     for (const auto &member : v.GetObject()) {
@@ -97,7 +101,8 @@ CapacityFault as_capacity_fault(std::size_t index, const Value &v) {
             else if (scope == "all_types")
                 fault.scope = sdk::CapacityScope::all_types;
             else
-                fail(quoted(field) + " must be \"instance_type\", \"quota_group\" or \"all_types\"");
+                fail(quoted(field) +
+                     " must be \"instance_type\", \"quota_group\" or \"all_types\"");
         } else if (key == "quota") {
             fault.also_quota = as_bool(field, member.value);
         } else {
@@ -105,7 +110,7 @@ CapacityFault as_capacity_fault(std::size_t index, const Value &v) {
         }
     }
     if (!has_type)
-        fail(where + " lacks \"provider_type\"");
+        fail(quoted(where) + " lacks \"provider_type\"");
     return fault;
 }
 

@@ -24,8 +24,7 @@ class StubInstance final : public sdk::Instance {
     void destroy() override;
     std::string address() const override;
     std::string remote_user() const override;
-    void verify_host_key(const std::string &public_key,
-                         const sdk::CommandRunner *runner) override;
+    void verify_host_key(const std::string &public_key, const sdk::CommandRunner *runner) override;
     std::vector<sdk::InstancePrice> price_history(const sdk::InstanceType &type) const override;
 
   private:

@@ -72,9 +72,10 @@ void StubInstanceSet::check_create_allowed(const sdk::InstanceType &type,
                                      fault.also_quota);
 }
 
-std::shared_ptr<sdk::Instance>
-StubInstanceSet::create(const sdk::InstanceType &type, const std::string &, const sdk::Tags &tags,
-                        const std::string &, const std::optional<std::string> &) {
+std::shared_ptr<sdk::Instance> StubInstanceSet::create(const sdk::InstanceType &type,
+                                                       const std::string &, const sdk::Tags &tags,
+                                                       const std::string &,
+                                                       const std::optional<std::string> &) {
     context_->enter(Op::create);
     if (context_->hold && !context_->hold->wait_for_release(context_->stopped))
         throw sdk::Error("Create called after Stop");
@@ -138,7 +139,9 @@ std::string StubInstanceSet::instance_quota_group(const sdk::InstanceType &type)
     return type.provider_type.substr(0, 1) + (type.preemptible ? "-p" : "");
 }
 
-void StubInstanceSet::stop() { context_->stopped = true; }
+void StubInstanceSet::stop() {
+    context_->stopped = true;
+}
 
 std::shared_ptr<StubInstance> StubInstanceSet::view_of_locked(const std::shared_ptr<StubVm> &vm) {
     auto &view = views_[vm->serial()];

@@ -8,8 +8,7 @@ StubVm::StubVm(uint64_t serial, std::string provider_type, sdk::Tags tags, TimeP
                VmBehaviour behaviour)
     : serial_(serial), id_("inst" + std::to_string(serial) + "," + provider_type),
       provider_type_(std::move(provider_type)), created_at_(created_at),
-      behaviour_(std::move(behaviour)),
-      tags_(std::make_shared<const sdk::Tags>(std::move(tags))) {}
+      behaviour_(std::move(behaviour)), tags_(std::make_shared<const sdk::Tags>(std::move(tags))) {}
 
 std::shared_ptr<const sdk::Tags> StubVm::visible_tags(TimePoint now) const {
     std::lock_guard lock(tags_mutex_);

@@ -13,20 +13,19 @@ TEST_CASE("example.so negotiates ABI 1 and fills its table") {
     auto lib = open_driver("example");
     CHECK(lib->abi_version() == 1);
     const ch_driver_v1 &t = lib->table();
-    CHECK(t.instance_set_new != nullptr);
-    CHECK(t.instance_set_stop != nullptr);
-    CHECK(t.instance_verify_host_key != nullptr);
-    CHECK(t.instance_price_history != nullptr);
-    CHECK(t.instance_string == nullptr); // optional slot left empty on purpose
+    CHECK((t.instance_set_new != nullptr));
+    CHECK((t.instance_set_stop != nullptr));
+    CHECK((t.instance_verify_host_key != nullptr));
+    CHECK((t.instance_price_history != nullptr));
+    CHECK((t.instance_string == nullptr)); // optional slot left empty on purpose
 }
 
 TEST_CASE("example.so refuses a host that speaks only ABI 2..3") {
     void *handle = dlopen(built_driver("example").c_str(), RTLD_NOW | RTLD_LOCAL);
     REQUIRE(handle != nullptr);
     auto entry = reinterpret_cast<ch_driver_entry_fn>(dlsym(handle, CH_DRIVER_ENTRY_SYMBOL));
-    REQUIRE(entry != nullptr);
-    const auto *info =
-        static_cast<const ch_driver_info *>(dlsym(handle, CH_DRIVER_INFO_SYMBOL));
+    REQUIRE((entry != nullptr));
+    const auto *info = static_cast<const ch_driver_info *>(dlsym(handle, CH_DRIVER_INFO_SYMBOL));
     REQUIRE(info != nullptr);
     CHECK(info->magic == CH_DRIVER_INFO_MAGIC);
     CHECK(std::string(info->name) == "example");
@@ -75,7 +74,7 @@ TEST_CASE("example.so end to end through the raw table") {
 
         SUBCASE("instances honours the filter") {
             InstanceCollector listed;
-            REQUIRE(set.instances({{"owner", "b"}}, listed, error) == CH_OK);
+            REQUIRE(set.instances(Tags{{"owner", "b"}}, listed, error) == CH_OK);
             REQUIRE(listed.items.size() == 1);
             CHECK(listed.items[0].id == created.items[1].id);
             InstanceCollector all;
@@ -91,7 +90,7 @@ TEST_CASE("example.so end to end through the raw table") {
             REQUIRE(t.instance_tags(first, &tags.sink, &error.e) == CH_OK);
             CHECK(tags.tags == Tags{{"owner", "a"}, {"role", "worker"}});
 
-            TagsArg replacement({{"role", "idle"}});
+            TagsArg replacement(Tags{{"role", "idle"}});
             REQUIRE(t.instance_set_tags(first, replacement.get(), &error.e) == CH_OK);
             TagsCollector after;
             REQUIRE(t.instance_tags(first, &after.sink, &error.e) == CH_OK);
@@ -102,8 +101,7 @@ TEST_CASE("example.so end to end through the raw table") {
             CHECK(address.value.rfind("192.0.2.", 0) == 0);
             REQUIRE(t.instance_remote_user(first, &user.sink, &error.e) == CH_OK);
             CHECK(user.value == "admin");
-            REQUIRE(t.instance_quota_group(set.get(), small.get(), &group.sink, &error.e) ==
-                    CH_OK);
+            REQUIRE(t.instance_quota_group(set.get(), small.get(), &group.sink, &error.e) == CH_OK);
             CHECK(group.calls == 1);
             CHECK(group.value.empty());
 
@@ -115,8 +113,7 @@ TEST_CASE("example.so end to end through the raw table") {
             CHECK(!verify.message().empty());
 
             PriceCollector prices;
-            REQUIRE(t.instance_price_history(first, small.get(), &prices.sink, &error.e) ==
-                    CH_OK);
+            REQUIRE(t.instance_price_history(first, small.get(), &prices.sink, &error.e) == CH_OK);
             REQUIRE(prices.points.size() == 1);
             CHECK(prices.points[0].second == doctest::Approx(0.25));
             CHECK(prices.points[0].first > 0);
@@ -126,6 +123,7 @@ TEST_CASE("example.so end to end through the raw table") {
             ch_instance *first = created.items[0].handle;
             REQUIRE(t.instance_destroy(first, &error.e) == CH_OK);
             REQUIRE(t.instance_destroy(first, &error.e) == CH_OK);
+            CHECK(logger.count("destroyed instance", "id", created.items[0].id) == 1);
             InstanceCollector listed;
             REQUIRE(set.instances({}, listed, error) == CH_OK);
             REQUIRE(listed.items.size() == 1);
@@ -154,8 +152,9 @@ TEST_CASE("example.so end to end through the raw table") {
 TEST_CASE("example.so rejects bad config with one clear error") {
     auto lib = open_driver("example");
     const ch_driver_v1 &t = lib->table();
-    for (const char *config : {"[]", R"({"max_instances": -1})", R"({"other": 1})",
-                               R"({"max_instances": 2} x)", "{", R"({"max_instances": 99999999999})"}) {
+    for (const char *config :
+         {"[]", R"({"max_instances": -1})", R"({"other": 1})", R"({"max_instances": 2} x)", "{",
+          R"({"max_instances": 99999999999})"}) {
         CAPTURE(config);
         RawSet set(t, config, nullptr);
         CHECK(set.status() == CH_ERR_INVALID_CONFIG);
@@ -183,11 +182,11 @@ TEST_CASE("example.so under concurrent calls from 8 threads") {
                 InstanceCollector created, listed;
                 CallError error;
                 if (set.create(small, {{"thread", std::to_string(n)}}, created, error) != CH_OK ||
-                    set.instances({{"thread", std::to_string(n)}}, listed, error) != CH_OK) {
+                    set.instances(Tags{{"thread", std::to_string(n)}}, listed, error) != CH_OK) {
                     ++failures;
                     continue;
                 }
-                TagsArg tags({{"thread", std::to_string(n)}, {"i", std::to_string(i)}});
+                TagsArg tags(Tags{{"thread", std::to_string(n)}, {"i", std::to_string(i)}});
                 if (t.instance_set_tags(created.items[0].handle, tags.get(), &error.e) != CH_OK ||
                     t.instance_destroy(created.items[0].handle, &error.e) != CH_OK)
                     ++failures;

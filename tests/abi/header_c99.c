@@ -9,7 +9,6 @@
 #include "cloudhost/driver.h"
 #include "cloudhost/driver.h" /* twice: include guards */
 #include "cloudhost/driver_helpers.h"
-#include "cloudhost/driver_helpers.h"
 
 #include "header_c99.h"
 
@@ -26,16 +25,15 @@ ABI_STATIC_ASSERT(offsetof(ch_driver_info, description) ==
                       16 + CH_DRIVER_NAME_MAX + CH_DRIVER_VERSION_MAX,
                   description_offset);
 /* No trailing padding either: the size is the sum of the members. */
-ABI_STATIC_ASSERT(sizeof(ch_driver_info) == 16 + CH_DRIVER_NAME_MAX + CH_DRIVER_VERSION_MAX +
-                                                CH_DRIVER_DESCRIPTION_MAX,
+ABI_STATIC_ASSERT(sizeof(ch_driver_info) ==
+                      16 + CH_DRIVER_NAME_MAX + CH_DRIVER_VERSION_MAX + CH_DRIVER_DESCRIPTION_MAX,
                   info_size);
 /* Every struct starts with its size. */
 ABI_STATIC_ASSERT(offsetof(ch_error, struct_size) == 0, error_size_first);
 ABI_STATIC_ASSERT(offsetof(ch_driver_v1, struct_size) == 0, table_size_first);
 ABI_STATIC_ASSERT(offsetof(ch_instance_type, struct_size) == 0, type_size_first);
 
-void abi_c99_layout(abi_c99_layout_t *out)
-{
+void abi_c99_layout(abi_c99_layout_t *out) {
     out->driver_info_size = sizeof(ch_driver_info);
     out->error_size = sizeof(ch_error);
     out->error_message_offset = offsetof(ch_error, message);
@@ -52,8 +50,7 @@ void abi_c99_layout(abi_c99_layout_t *out)
 static const int table_v1 = 1;
 static const int table_v2 = 2;
 
-int abi_c99_negotiate(uint32_t host_min, uint32_t host_max, uint32_t *chosen, int *table_tag)
-{
+int abi_c99_negotiate(uint32_t host_min, uint32_t host_max, uint32_t *chosen, int *table_tag) {
     static const void *const tables[] = {&table_v1, &table_v2};
     ch_entry_request request;
     ch_entry_reply reply;
@@ -70,8 +67,7 @@ int abi_c99_negotiate(uint32_t host_min, uint32_t host_max, uint32_t *chosen, in
     return (int)status;
 }
 
-int abi_c99_error_set(uint32_t struct_size, char *message_out, size_t message_size)
-{
+int abi_c99_error_set(uint32_t struct_size, char *message_out, size_t message_size) {
     ch_error error;
     ch_status status;
     memset(&error, 0, sizeof error);
@@ -82,8 +78,7 @@ int abi_c99_error_set(uint32_t struct_size, char *message_out, size_t message_si
     return (int)status * 100 + (int)error.status; /* both, to check what was written */
 }
 
-int abi_c99_str_equal(const char *data, size_t len, const char *cstr)
-{
+int abi_c99_str_equal(const char *data, size_t len, const char *cstr) {
     ch_str s;
     s.data = data;
     s.len = len;

@@ -22,8 +22,12 @@ namespace abi_test {
 
 using Tags = std::map<std::string, std::string>;
 
-inline std::string to_string(ch_str s) { return s.len ? std::string(s.data, s.len) : std::string(); }
-inline ch_str to_ch(const std::string &s) { return {s.data(), s.size()}; }
+inline std::string to_string(ch_str s) {
+    return s.len ? std::string(s.data, s.len) : std::string();
+}
+inline ch_str to_ch(const std::string &s) {
+    return {s.data(), s.size()};
+}
 
 // build/plugins/<name>/<name>.so of the build under test.
 inline std::filesystem::path built_driver(const std::string &name) {

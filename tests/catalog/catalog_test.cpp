@@ -1,6 +1,7 @@
 #include "cloudhost/catalog.hpp"
 #include "cloudhost/drivers_report.hpp"
 #include "cloudhost/errors.hpp"
+#include "library_search.hpp" // internal: ld.so.conf parsing
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>
@@ -38,9 +39,13 @@ const fs::path &constructor_marker() {
     return marker;
 }
 
-bool driver_code_ran() { return fs::exists(constructor_marker()); }
+bool driver_code_ran() {
+    return fs::exists(constructor_marker());
+}
 
-void forget_driver_code_runs() { fs::remove(constructor_marker()); }
+void forget_driver_code_runs() {
+    fs::remove(constructor_marker());
+}
 
 std::map<std::string, DriverFile> by_file_name(const std::vector<DriverFile> &files) {
     std::map<std::string, DriverFile> out;
@@ -79,8 +84,6 @@ struct BadFilesDir {
 
 } // namespace
 
-TEST_SUITE("catalog") {
-
 TEST_CASE("every bad file gets its own reason and the good drivers stay ok") {
     forget_driver_code_runs();
     BadFilesDir dir;
@@ -91,11 +94,10 @@ TEST_CASE("every bad file gets its own reason and the good drivers stay ok") {
     std::vector<std::string> names;
     for (const auto &file : files)
         names.push_back(file.path.filename().string());
-    CHECK(names == std::vector<std::string>{"abi-99.so", "arm64.so", "empty.so",
-                                            "entry-from-dep.so", "fixture-1.0.0.so",
-                                            "fixture-1.1.0.so", "missing-dep.so",
-                                            "no-metadata.so", "pipe.so", "subdir.so",
-                                            "truncated.so", "x.so", "zz-copy.so"});
+    CHECK(names == std::vector<std::string>{
+                       "abi-99.so", "arm64.so", "empty.so", "entry-from-dep.so", "fixture-1.0.0.so",
+                       "fixture-1.1.0.so", "missing-dep.so", "no-metadata.so", "pipe.so",
+                       "subdir.so", "truncated.so", "x.so", "zz-copy.so"});
 
     auto v = by_file_name(files);
     const auto rejected_because = [&](const std::string &file, const std::string &reason) {
@@ -112,10 +114,10 @@ TEST_CASE("every bad file gets its own reason and the good drivers stay ok") {
     rejected_because("no-metadata.so", "no cloudhost_driver_info symbol");
     rejected_because("abi-99.so", "ABI versions 99..100 not supported (host speaks 1..1)");
     rejected_because("missing-dep.so", "missing dependency libchfixture_missing.so");
-    rejected_because("entry-from-dep.so", "entry point cloudhost_driver_entry not defined by the driver");
-    rejected_because("zz-copy.so",
-                     "duplicate of " + (dir.drivers / "fixture-1.1.0.so").string() +
-                         " (fixture 1.1.0)");
+    rejected_because("entry-from-dep.so",
+                     "entry point cloudhost_driver_entry not defined by the driver");
+    rejected_because("zz-copy.so", "duplicate of " + (dir.drivers / "fixture-1.1.0.so").string() +
+                                       " (fixture 1.1.0)");
     rejected_because("subdir.so", "not a regular file (directory)");
     rejected_because("pipe.so", "not a regular file (fifo)");
 
@@ -166,8 +168,8 @@ TEST_CASE("load runs the highest version from a private copy and unloads after")
     CHECK(file_sha256(copy) == original_sha);
     CHECK((fs::status(copy).permissions() & fs::perms::all) ==
           (fs::perms::owner_read | fs::perms::owner_exec));
-    CHECK((fs::status(dir.cache.path()).permissions() & (fs::perms::group_all | fs::perms::others_all)) ==
-          fs::perms::none);
+    CHECK((fs::status(dir.cache.path()).permissions() &
+           (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
     CHECK(cloudhost::is_library_loaded(copy));
     CHECK_FALSE(cloudhost::is_library_loaded(dir.drivers / "fixture-1.1.0.so"));
 
@@ -295,4 +297,38 @@ TEST_CASE("scan and load from 8 threads at once") {
     }
 }
 
-} // TEST_SUITE
+TEST_CASE("a dependency is found through LD_LIBRARY_PATH, as ld.so would") {
+    TempDir drivers, cache;
+    fs::copy_file(fixture("missing-dep"), drivers / "missing-dep.so");
+    Catalog catalog({{drivers.path()}, cache.path()});
+    REQUIRE(catalog.scan().at(0).reason == "missing dependency libchfixture_missing.so");
+
+    const char *saved = std::getenv("LD_LIBRARY_PATH");
+    const std::string saved_value = saved ? saved : "";
+    const fs::path unavailable = fixture("missing-dep").parent_path() / "unavailable";
+    ::setenv("LD_LIBRARY_PATH", ("/nonexistent:" + unavailable.string()).c_str(), 1);
+    const auto files = catalog.scan();
+    if (saved)
+        ::setenv("LD_LIBRARY_PATH", saved_value.c_str(), 1);
+    else
+        ::unsetenv("LD_LIBRARY_PATH");
+    CHECK(files.at(0).ok);
+    CHECK(files.at(0).reason.empty());
+}
+
+TEST_CASE("ld.so.conf directories follow include globs and skip comments") {
+    TempDir etc;
+    fs::create_directory(etc / "ld.so.conf.d");
+    write_text(etc / "ld.so.conf", "# comment\ninclude ld.so.conf.d/*.conf\n/opt/first\n");
+    write_text(etc / "ld.so.conf.d" / "b.conf", "/opt/b1:/opt/b2 # trailing\n");
+    write_text(etc / "ld.so.conf.d" / "a.conf",
+               "/opt/a\n\ninclude " + (etc / "ld.so.conf").string() + "\n");
+    const auto dirs = cloudhost::detail::read_ld_so_conf(etc / "ld.so.conf");
+    // a.conf includes ld.so.conf again: the depth limit ends the loop.
+    REQUIRE(dirs.size() >= 4);
+    CHECK(dirs[0] == "/opt/a");
+    CHECK(std::count(dirs.begin(), dirs.end(), fs::path("/opt/b1")) >= 1);
+    CHECK(std::count(dirs.begin(), dirs.end(), fs::path("/opt/b2")) >= 1);
+    CHECK(dirs.back() == "/opt/first");
+    CHECK(cloudhost::detail::read_ld_so_conf(etc / "missing.conf").empty());
+}

@@ -52,8 +52,6 @@ void poke_string(Bytes &bytes, size_t offset, const std::string &text, size_t ca
 
 } // namespace
 
-TEST_SUITE("catalog") {
-
 TEST_CASE("metadata of a good driver is read from the file") {
     const auto elf = cloudhost::inspect_driver_elf(fixture("fixture-1.1.0"));
     CHECK(elf.info.name == "fixture");
@@ -72,9 +70,10 @@ TEST_CASE("dependencies and their search paths are listed") {
     CHECK(std::find(elf.needed.begin(), elf.needed.end(), "libchfixture_entry.so") !=
           elf.needed.end());
     CHECK(elf.runpath.size() + elf.rpath.size() > 0); // meson's build-tree rpath
-    CHECK_THROWS_WITH_AS(cloudhost::read_driver_metadata(fixture("entry-from-dep")),
-                         doctest::Contains("entry point cloudhost_driver_entry not defined by the driver"),
-                         LoadError);
+    CHECK_THROWS_WITH_AS(
+        cloudhost::read_driver_metadata(fixture("entry-from-dep")),
+        doctest::Contains("entry point cloudhost_driver_entry not defined by the driver"),
+        LoadError);
 }
 
 TEST_CASE("files that are not drivers get precise reasons") {
@@ -133,8 +132,7 @@ TEST_CASE("bad metadata contents are named") {
 
     Bytes bad_name = good;
     poke_string(bad_name, name_at, "Bad Name", CH_DRIVER_NAME_MAX);
-    CHECK(reason_for(bad_name) ==
-          "metadata name \"Bad Name\" has characters outside [a-z0-9_-]");
+    CHECK(reason_for(bad_name) == "metadata name \"Bad Name\" has characters outside [a-z0-9_-]");
 
     Bytes empty_name = good;
     poke_string(empty_name, name_at, "", CH_DRIVER_NAME_MAX);
@@ -175,5 +173,3 @@ TEST_CASE("no input crashes the reader: every truncation and random corruption")
     }
     CHECK(accepted < 3000); // some corruptions must be caught
 }
-
-} // TEST_SUITE

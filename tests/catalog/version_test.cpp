@@ -34,8 +34,6 @@ bool satisfies(const std::string &version, const std::string &constraint) {
 
 } // namespace
 
-TEST_SUITE("catalog") {
-
 TEST_CASE("versions parse and print") {
     const Version v = Version::parse("1.22.333-rc.1");
     CHECK(v.major() == 1);
@@ -60,9 +58,10 @@ TEST_CASE("malformed versions name what is wrong") {
 
 TEST_CASE("semver precedence") {
     // The chain from semver.org §11.
-    const char *chain[] = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
-                           "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0",
-                           "1.0.1", "1.1.0", "2.0.0", "10.0.0"};
+    const char *chain[] = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta",
+                           "1.0.0-beta",  "1.0.0-beta.2",  "1.0.0-beta.11",
+                           "1.0.0-rc.1",  "1.0.0",         "1.0.1",
+                           "1.1.0",       "2.0.0",         "10.0.0"};
     for (size_t i = 0; i + 1 < std::size(chain); ++i) {
         CAPTURE(chain[i]);
         CHECK(Version::parse(chain[i]) < Version::parse(chain[i + 1]));
@@ -112,5 +111,3 @@ TEST_CASE("malformed constraints name the offending token") {
     CHECK(constraint_error("=>1.0").find("\"=>1.0\"") != std::string::npos);
     CHECK(VersionConstraint::parse("  >=1.2   <2 ").str() == ">=1.2 <2");
 }
-
-} // TEST_SUITE

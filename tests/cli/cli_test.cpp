@@ -16,7 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string build_root() { return std::getenv("CLOUDHOST_BUILD_ROOT"); }
+std::string build_root() {
+    const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
+    REQUIRE_MESSAGE(root, "CLOUDHOST_BUILD_ROOT is not set (run through meson test)");
+    return root;
+}
 
 // Processes whose command line mentions `needle` (leaked loopback servers).
 int processes_mentioning(const std::string &needle) {
@@ -39,13 +43,13 @@ class Cli {
         return run_process(args, stdin_data, {{"XDG_STATE_HOME", (dir_ / "state").string()}});
     }
     // A config for loopback with its state in the temp dir.
-    std::string config(const std::string &driver_parameters, const std::string &extra = "") {
+    std::string config(const std::string &driver_parameters,
+                       const std::string &timeouts = "{\"boot\": \"60s\", \"probe_interval\": "
+                                                     "\"100ms\", \"sync_interval\": \"100ms\", "
+                                                     "\"destroy\": \"30s\"}") {
         fs::path file = dir_ / ("config-" + std::to_string(configs_++) + ".json");
         std::ofstream(file) << "{\"driver\": \"loopback\", \"driver_parameters\": "
-                            << driver_parameters
-                            << ", \"timeouts\": {\"boot\": \"60s\", \"probe_interval\": "
-                               "\"100ms\", \"sync_interval\": \"100ms\", \"destroy\": \"30s\"}"
-                            << extra << "}";
+                            << driver_parameters << ", \"timeouts\": " << timeouts << "}";
         return file.string();
     }
     std::string loopback_params(const std::string &more = "") const {
@@ -222,7 +226,7 @@ TEST_CASE("cloudtest fails at the boot probe when the driver skips the InitComma
         {"--config",
          cli.config(cli.loopback_params(
                         ", \"verify_host_key\": false, \"skip_init_command\": true"),
-                    ", \"timeouts\": {\"boot\": \"3s\", \"probe_interval\": \"200ms\", "
+                    "{\"boot\": \"3s\", \"probe_interval\": \"200ms\", "
                     "\"sync_interval\": \"100ms\", \"destroy\": \"30s\"}"),
          "cloudtest", "--json"});
     INFO(r.out << r.err);

@@ -58,8 +58,7 @@ TEST_CASE("a quota error arrives as QuotaError") {
 
 TEST_CASE("capacity errors arrive as CapacityError with their scope and quota flag") {
     auto lib = open_stub();
-    auto set = InstanceSet::open(
-        lib, options(config(R"("capacity_errors": [
+    auto set = InstanceSet::open(lib, options(config(R"("capacity_errors": [
             {"provider_type": "type-only", "scope": "instance_type"},
             {"provider_type": "group", "scope": "quota_group", "quota": true},
             {"provider_type": "everything", "scope": "all_types"}])")));
@@ -78,7 +77,8 @@ TEST_CASE("capacity errors arrive as CapacityError with their scope and quota fl
         } catch (const CapacityError &e) {
             CHECK(e.scope() == c.scope);
             CHECK(e.is_quota_error() == c.quota);
-            CHECK(e.is_instance_type_specific() == (c.scope == CapacityError::Scope::instance_type));
+            CHECK(e.is_instance_type_specific() ==
+                  (c.scope == CapacityError::Scope::instance_type));
             CHECK(e.is_instance_quota_group_specific() ==
                   (c.scope == CapacityError::Scope::quota_group));
         }

@@ -38,10 +38,9 @@ TEST_CASE("normalize_price_history: newest first, runs of equal prices keep thei
 TEST_CASE("instance accessors go through the driver") {
     LogCapture log;
     auto lib = open_stub();
-    auto set = InstanceSet::open(
-        lib, options(R"({"cloud": ")" + unique_cloud("instance") +
-                         R"(", "ssh_port": 2222, "stale_tags_ms": 60000})",
-                     log.logger()));
+    auto set = InstanceSet::open(lib, options(R"({"cloud": ")" + unique_cloud("instance") +
+                                                  R"(", "ssh_port": 2222, "stale_tags_ms": 60000})",
+                                              log.logger()));
     const auto before = Clock::now();
     auto instance = set.create(type("c5", 0.75), "img", {{"k", "v"}}, "", std::nullopt);
     const auto after = Clock::now();
@@ -103,7 +102,9 @@ struct ScriptedRunner : CommandRunner {
 
 struct Output {
     std::string out, err;
-    static void append(void *ctx, ch_str s) { static_cast<std::string *>(ctx)->append(s.data, s.len); }
+    static void append(void *ctx, ch_str s) {
+        static_cast<std::string *>(ctx)->append(s.data, s.len);
+    }
 };
 
 } // namespace
@@ -131,8 +132,7 @@ TEST_CASE("the command runner bridge carries output and turns exceptions into ch
     CHECK(c->run(c->ctx, {"x", 1}, {}, &out, &err, &exit_status, &error) == CH_ERR_GENERIC);
     CHECK(std::string(error.message) == "connection lost");
     runner.mode = ScriptedRunner::Mode::not_implemented;
-    CHECK(c->run(c->ctx, {"x", 1}, {}, &out, &err, &exit_status, &error) ==
-          CH_ERR_NOT_IMPLEMENTED);
+    CHECK(c->run(c->ctx, {"x", 1}, {}, &out, &err, &exit_status, &error) == CH_ERR_NOT_IMPLEMENTED);
     runner.mode = ScriptedRunner::Mode::throw_int;
     CHECK(c->run(c->ctx, {"x", 1}, {}, &out, &err, &exit_status, &error) == CH_ERR_GENERIC);
     CHECK(std::string(error.message).find("unknown exception") != std::string::npos);

@@ -36,8 +36,7 @@ TEST_CASE("records carry their fields, quoted when needed, and the driver name")
     const auto records = log.records();
     REQUIRE(records.size() == 2);
     CHECK(records[0].level == spdlog::level::warn);
-    CHECK(records[0].text ==
-          R"(hello id=inst1,t1 note="two words" q="a\"b" empty="" driver=stub)");
+    CHECK(records[0].text == R"(hello id=inst1,t1 note="two words" q="a\"b" empty="" driver=stub)");
     CHECK(records[1].level == spdlog::level::debug);
     CHECK(records[1].text == "plain driver=stub");
 }

@@ -28,9 +28,10 @@ TEST_CASE("validate_instance_set_id accepts the documented form only") {
     CHECK_NOTHROW(validate_instance_set_id("zzzzz-zzzzz-zzzzzzcloudtest"));
     CHECK_NOTHROW(validate_instance_set_id("A1b2C-00000-abcdefABCDEF019"));
     for (const std::string bad :
-         {"", "zzzzz-zzzzz-zzzzzzzzzzzzzz", "zzzzz-zzzzz-zzzzzzzzzzzzzzzz", "zzzzz_zzzzz-zzzzzzzzzzzzzzz",
-          "zzzz-zzzzzz-zzzzzzzzzzzzzzz", "zzzzz-zzzzz-zzzzzzzzzzzzz\xc3\xa9",
-          "0123456789abcdef0123456789abcdef", "zzzzz-zzzzz-zzzzzzzzzzzzz z"}) {
+         {"", "zzzzz-zzzzz-zzzzzzzzzzzzzz", "zzzzz-zzzzz-zzzzzzzzzzzzzzzz",
+          "zzzzz_zzzzz-zzzzzzzzzzzzzzz", "zzzz-zzzzzz-zzzzzzzzzzzzzzz",
+          "zzzzz-zzzzz-zzzzzzzzzzzzz\xc3\xa9", "0123456789abcdef0123456789abcdef",
+          "zzzzz-zzzzz-zzzzzzzzzzzzz z"}) {
         CAPTURE(bad);
         try {
             validate_instance_set_id(bad);

@@ -1,7 +1,5 @@
 #include "sshd_fixture.hpp"
 
-#include <doctest/doctest.h>
-
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
@@ -169,7 +167,9 @@ SshdServer::SshdServer()
     throw std::runtime_error("sshd did not start: " + text);
 }
 
-SshdServer::~SshdServer() { stop(); }
+SshdServer::~SshdServer() {
+    stop();
+}
 
 std::string SshdServer::host_public_key() const {
     std::ifstream in(dir() / "host_ed25519.pub");
@@ -215,8 +215,7 @@ bool SshdServer::start() {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0600);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     int rc = ::posix_spawn(&pid_, sshd_binary, &actions, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
@@ -274,7 +273,9 @@ void SshdServer::restart(bool new_host_key) {
     if (new_host_key) {
         generate_host_key();
     }
-    REQUIRE_MESSAGE(start(), "sshd did not restart on port " << port_);
+    if (!start()) {
+        throw std::runtime_error("sshd did not restart on port " + std::to_string(port_));
+    }
 }
 
 } // namespace cloudhost::test

@@ -7,8 +7,8 @@
 
 #include <filesystem>
 #include <string>
-#include <vector>
 #include <sys/types.h>
+#include <vector>
 
 namespace cloudhost::test {
 

@@ -27,10 +27,9 @@ bool is_lower_hex(const std::string &text) {
 
 // The driver's answer when it has no way to check host keys.
 std::shared_ptr<TestTarget> driver_without_key_check(std::string address, std::string user) {
-    return std::make_shared<TestTarget>(std::move(address), std::move(user),
-                                        [](const std::string &, CommandRunner *) {
-                                            throw NotImplementedError();
-                                        });
+    return std::make_shared<TestTarget>(
+        std::move(address), std::move(user),
+        [](const std::string &, CommandRunner *) { throw NotImplementedError(); });
 }
 
 // Records the commands the verifier asks for and answers with a fixed output.
@@ -91,8 +90,9 @@ TEST_CASE("the init command writes the secret with umask 0177") {
 }
 
 TEST_CASE("prepare_create adds the secret tag and prepends the init line") {
-    PreparedCreate prepared = prepare_create({{"ArvadosInstanceSetID", "zzzzz-zzzzz-zzzzzzcloudtest"}},
-                                             "apt-get update", "Arvados", "/run/secret");
+    PreparedCreate prepared =
+        prepare_create({{"ArvadosInstanceSetID", "zzzzz-zzzzz-zzzzzzcloudtest"}}, "apt-get update",
+                       "Arvados", "/run/secret");
     const std::string secret = secret_from_tags(prepared.tags, "Arvados");
     CHECK(secret.size() == 40);
     CHECK(is_lower_hex(secret));
@@ -110,15 +110,15 @@ TEST_CASE("prepare_create adds the secret tag and prepends the init line") {
 TEST_CASE("the driver's own answer wins unless it is NotImplemented") {
     ScriptedRunner runner({"ignored", "", 0});
 
-    auto accepting = std::make_shared<TestTarget>("h", "root",
-                                                  [](const std::string &, CommandRunner *) {});
+    auto accepting =
+        std::make_shared<TestTarget>("h", "root", [](const std::string &, CommandRunner *) {});
     TagVerifier accepts(accepting, "");
     CHECK_NOTHROW(accepts.verify_host_key("ssh-ed25519 AAAA", &runner));
 
-    auto refusing = std::make_shared<TestTarget>("h", "root",
-                                                 [](const std::string &, CommandRunner *) {
-                                                     throw QuotaError("driver says no");
-                                                 });
+    auto refusing =
+        std::make_shared<TestTarget>("h", "root", [](const std::string &, CommandRunner *) {
+            throw QuotaError("driver says no");
+        });
     TagVerifier refuses(refusing, "0123");
     CHECK_THROWS_WITH_AS(refuses.verify_host_key("ssh-ed25519 AAAA", &runner), "driver says no",
                          QuotaError);
@@ -174,9 +174,9 @@ TEST_CASE("end to end through sshd: good, wrong, missing and absent secrets") {
 
     std::vector<std::string> messages;
     auto verify_with = [&](const std::string &claimed_secret) {
-        auto verifier = std::make_shared<TagVerifier>(
-            driver_without_key_check(server.address(), server.user()), claimed_secret,
-            secret_file.string());
+        auto verifier =
+            std::make_shared<TagVerifier>(driver_without_key_check(server.address(), server.user()),
+                                          claimed_secret, secret_file.string());
         SshExecutor executor(verifier, server.client_key());
         try {
             CommandOutput out = executor.execute({}, "echo verified");

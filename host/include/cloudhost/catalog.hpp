@@ -32,7 +32,7 @@ struct DriverFile {
     std::optional<DriverInfo> info; // set whenever the metadata could be read
     std::string sha256;             // hex of the file bytes; empty if unreadable
     bool ok = false;
-    std::string reason; // why it was rejected; empty when ok
+    std::string reason;  // why it was rejected; empty when ok
     bool active = false; // the file load(name) would pick (highest ok version)
 };
 

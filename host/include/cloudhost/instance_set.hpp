@@ -39,26 +39,19 @@ struct InstanceSetOptions {
     std::shared_ptr<spdlog::logger> logger;
 };
 
-enum class Operation : std::size_t {
-    create,
-    instances,
-    destroy,
-    set_tags,
-    count_
-};
+enum class Operation : std::size_t { create, instances, destroy, set_tags, count_ };
 const char *operation_name(Operation op) noexcept;
 
 struct OperationStats {
-    uint64_t calls = 0;  // calls that reached the driver
-    uint64_t errors = 0; // of those, failed
+    uint64_t calls = 0;     // calls that reached the driver
+    uint64_t errors = 0;    // of those, failed
     uint64_t throttled = 0; // answered by the host (RateLimitError) without a driver call
     uint64_t ticks = 0;     // ticks of the ops-per-second limiter this operation waited for
     std::chrono::nanoseconds total_latency{0};
     std::chrono::nanoseconds max_latency{0};
 };
 
-using OperationCounters =
-    std::array<OperationStats, static_cast<std::size_t>(Operation::count_)>;
+using OperationCounters = std::array<OperationStats, static_cast<std::size_t>(Operation::count_)>;
 
 // A copyable handle; every method may be called from many threads. The
 // driver's set is stopped when the last InstanceSet handle is gone (or by
@@ -74,8 +67,7 @@ class InstanceSet {
     bool valid() const noexcept { return core_ != nullptr; }
 
     Instance create(const InstanceType &type, const std::string &image_id, const Tags &tags,
-                    const std::string &init_command,
-                    const std::optional<std::string> &public_key);
+                    const std::string &init_command, const std::optional<std::string> &public_key);
     // Every instance carrying all of `filter`'s key=value pairs.
     std::vector<Instance> instances(const Tags &filter = {});
     std::string instance_quota_group(const InstanceType &type);

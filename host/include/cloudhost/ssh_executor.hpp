@@ -35,8 +35,9 @@ class HostKeyError : public SshError {
     using SshError::SshError;
 };
 
-// The command outlived its timeout. Its channel was closed (and the remote
-// process signalled); the connection stays usable.
+// The command outlived its timeout. Its channel was closed and the remote
+// process group sent SIGKILL (OpenSSH refuses that for root logins, where
+// the command is only detached); the connection stays usable.
 class CommandTimeoutError : public SshError {
   public:
     using SshError::SshError;

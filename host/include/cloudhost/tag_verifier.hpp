@@ -14,8 +14,7 @@
 
 namespace cloudhost {
 
-inline constexpr std::string_view default_instance_secret_path =
-    "/var/run/arvados-instance-secret";
+inline constexpr std::string_view default_instance_secret_path = "/var/run/arvados-instance-secret";
 inline constexpr std::string_view default_tag_key_prefix = "Arvados";
 inline constexpr std::string_view instance_secret_tag_suffix = "InstanceSecret";
 

@@ -134,7 +134,8 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
             continue;
         }
         if (!file.ok) {
-            rejections += (rejections.empty() ? "" : "; ") + file.path.string() + ": " + file.reason;
+            rejections +=
+                (rejections.empty() ? "" : "; ") + file.path.string() + ": " + file.reason;
             continue;
         }
         const Version v = Version::parse(file.info->version);

@@ -40,18 +40,30 @@ constexpr uint16_t host_machine = EM_S390;
 
 std::string machine_name(uint16_t machine) {
     switch (machine) {
-    case EM_X86_64: return "x86-64";
-    case EM_AARCH64: return "AArch64";
-    case EM_386: return "i386";
-    case EM_ARM: return "ARM";
-    case EM_RISCV: return "RISC-V";
-    case EM_PPC64: return "PowerPC64";
-    case EM_PPC: return "PowerPC";
-    case EM_S390: return "S/390";
-    case EM_MIPS: return "MIPS";
-    case EM_SPARCV9: return "SPARC V9";
-    case 258: return "LoongArch"; // EM_LOONGARCH, newer than some <elf.h>
-    default: return "machine " + std::to_string(machine);
+    case EM_X86_64:
+        return "x86-64";
+    case EM_AARCH64:
+        return "AArch64";
+    case EM_386:
+        return "i386";
+    case EM_ARM:
+        return "ARM";
+    case EM_RISCV:
+        return "RISC-V";
+    case EM_PPC64:
+        return "PowerPC64";
+    case EM_PPC:
+        return "PowerPC";
+    case EM_S390:
+        return "S/390";
+    case EM_MIPS:
+        return "MIPS";
+    case EM_SPARCV9:
+        return "SPARC V9";
+    case 258:
+        return "LoongArch"; // EM_LOONGARCH, newer than some <elf.h>
+    default:
+        return "machine " + std::to_string(machine);
     }
 }
 
@@ -70,7 +82,9 @@ std::string printable(std::string_view s) {
     return out;
 }
 
-[[noreturn]] void fail(const std::string &reason) { throw LoadError(reason); }
+[[noreturn]] void fail(const std::string &reason) {
+    throw LoadError(reason);
+}
 
 class ByteView {
   public:
@@ -118,7 +132,9 @@ struct Sections {
 void check_header(const ByteView &file, const Elf64_Ehdr &header) {
     if (header.e_type != ET_DYN)
         fail("ELF type " + std::to_string(header.e_type) +
-             (header.e_type == ET_EXEC ? " (executable)" : header.e_type == ET_REL ? " (object file)" : "") +
+             (header.e_type == ET_EXEC  ? " (executable)"
+              : header.e_type == ET_REL ? " (object file)"
+                                        : "") +
              " is not a shared object (ET_DYN)");
     if (header.e_machine != host_machine)
         fail("ELF for machine " + machine_name(header.e_machine) + ", host is " +
@@ -192,7 +208,8 @@ Elf64_Shdr linked_strings(const ByteView &file, const Sections &sections, const 
         fail(std::string("corrupt ELF: ") + what + " links to no string table");
     const Elf64_Shdr strings = section(file, sections, sh.sh_link);
     if (strings.sh_type != SHT_STRTAB)
-        fail(std::string("corrupt ELF: ") + what + " links to a section that is not a string table");
+        fail(std::string("corrupt ELF: ") + what +
+             " links to a section that is not a string table");
     check_section_data(file, strings, "string table");
     return strings;
 }
@@ -226,7 +243,8 @@ ch_driver_info copy_info_object(const ByteView &file, const Sections &sections,
              " bytes, expected at least " + std::to_string(sizeof(ch_driver_info)));
     const Elf64_Shdr sh = section(file, sections, sym.st_shndx);
     if (sh.sh_type == SHT_NOBITS)
-        fail(std::string(name) + " lies in a section without file data (SHT_NOBITS): not initialised");
+        fail(std::string(name) +
+             " lies in a section without file data (SHT_NOBITS): not initialised");
     check_section_data(file, sh, "the section holding " CH_DRIVER_INFO_SYMBOL);
     if (sym.st_value < sh.sh_addr || sym.st_value - sh.sh_addr > sh.sh_size ||
         sizeof(ch_driver_info) > sh.sh_size - (sym.st_value - sh.sh_addr))
@@ -307,14 +325,14 @@ void read_dynamic(const ByteView &file, const Sections &sections, DriverElf &out
     const Elf64_Shdr strings = linked_strings(file, sections, *dynamic, "dynamic section");
     const uint64_t count = dynamic->sh_size / sizeof(Elf64_Dyn);
     for (uint64_t i = 0; i < count; ++i) {
-        const auto entry = file.read<Elf64_Dyn>(dynamic->sh_offset + i * sizeof(Elf64_Dyn),
-                                                "dynamic section");
+        const auto entry =
+            file.read<Elf64_Dyn>(dynamic->sh_offset + i * sizeof(Elf64_Dyn), "dynamic section");
         if (entry.d_tag == DT_NULL)
             break;
         if (entry.d_tag != DT_NEEDED && entry.d_tag != DT_RPATH && entry.d_tag != DT_RUNPATH)
             continue;
-        const std::string_view value = file.string_at(strings.sh_offset, strings.sh_size,
-                                                      entry.d_un.d_val, "dynamic entry");
+        const std::string_view value =
+            file.string_at(strings.sh_offset, strings.sh_size, entry.d_un.d_val, "dynamic entry");
         if (entry.d_tag == DT_NEEDED)
             out.needed.emplace_back(value);
         else if (entry.d_tag == DT_RPATH)

@@ -2,8 +2,8 @@
 
 #include "cloudhost/errors.hpp"
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -43,7 +43,9 @@ class FileDescriptor {
     int fd_;
 };
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
 
 } // namespace
 
@@ -70,8 +72,7 @@ std::vector<std::byte> read_file_bytes(const std::filesystem::path &path, size_t
                 std::byte probe;
                 const ssize_t n = ::read(fd.get(), &probe, 1);
                 if (n > 0)
-                    throw LoadError("file too large (over " + std::to_string(limit) +
-                                    " bytes)");
+                    throw LoadError("file too large (over " + std::to_string(limit) + " bytes)");
                 if (n == 0)
                     break;
                 if (errno == EINTR)

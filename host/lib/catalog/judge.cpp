@@ -21,8 +21,8 @@ std::filesystem::path origin_of(const std::filesystem::path &path) {
 
 } // namespace
 
-DriverFile judge_driver_bytes(const std::filesystem::path &path,
-                              std::span<const std::byte> bytes, LibrarySearch &search) {
+DriverFile judge_driver_bytes(const std::filesystem::path &path, std::span<const std::byte> bytes,
+                              LibrarySearch &search) {
     DriverFile file;
     file.path = path;
     file.sha256 = sha256_hex(bytes);

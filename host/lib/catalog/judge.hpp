@@ -11,8 +11,8 @@
 namespace cloudhost::detail {
 
 // Everything except duplicates and `active`, which need the other files.
-DriverFile judge_driver_bytes(const std::filesystem::path &path,
-                              std::span<const std::byte> bytes, LibrarySearch &search);
+DriverFile judge_driver_bytes(const std::filesystem::path &path, std::span<const std::byte> bytes,
+                              LibrarySearch &search);
 
 // Reads the file and judges it; an unreadable file gets a rejected verdict.
 DriverFile judge_driver_file(const std::filesystem::path &path, LibrarySearch &search);

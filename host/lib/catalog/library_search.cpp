@@ -120,9 +120,9 @@ LibrarySearch LibrarySearch::from_system() {
         ld_library_path = split_dirs(env, ":;");
     std::vector<fs::path> system = read_ld_so_conf("/etc/ld.so.conf");
     const std::string arch = multiarch;
-    for (std::string dir : {"/lib/" + arch, "/usr/lib/" + arch, std::string("/lib64"),
-                                  std::string("/usr/lib64"), std::string("/lib"),
-                                  std::string("/usr/lib")})
+    for (std::string dir :
+         {"/lib/" + arch, "/usr/lib/" + arch, std::string("/lib64"), std::string("/usr/lib64"),
+          std::string("/lib"), std::string("/usr/lib")})
         system.emplace_back(dir);
     return LibrarySearch(std::move(ld_library_path), std::move(system));
 }
@@ -147,10 +147,11 @@ bool LibrarySearch::found_in(const std::vector<std::string> &dirs, const std::st
 bool LibrarySearch::found_in_system(const std::string &name) {
     if (auto it = system_lookups_.find(name); it != system_lookups_.end())
         return it->second;
-    bool found = std::any_of(ld_library_path_.begin(), ld_library_path_.end(),
-                             [&](const fs::path &dir) { return is_loadable_library(dir / name); }) ||
-                 std::any_of(system_dirs_.begin(), system_dirs_.end(),
-                             [&](const fs::path &dir) { return is_loadable_library(dir / name); });
+    bool found =
+        std::any_of(ld_library_path_.begin(), ld_library_path_.end(),
+                    [&](const fs::path &dir) { return is_loadable_library(dir / name); }) ||
+        std::any_of(system_dirs_.begin(), system_dirs_.end(),
+                    [&](const fs::path &dir) { return is_loadable_library(dir / name); });
     if (!found) {
         // Already loaded under that soname (e.g. found through the host's own
         // RUNPATH)? RTLD_NOLOAD never maps anything nor runs code.

@@ -19,7 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 
 // Nobody but us (or root) may be able to rename entries along the path:
 // each directory is owned by us or root and is not writable by others
@@ -33,8 +35,7 @@ void check_not_hijackable(const fs::path &dir) {
         throw LoadError("driver cache dir " + dir.string() + " is not a directory");
     if (st.st_uid != me)
         throw LoadError("driver cache dir " + dir.string() + " is owned by uid " +
-                        std::to_string(st.st_uid) + ", not by us (uid " + std::to_string(me) +
-                        ")");
+                        std::to_string(st.st_uid) + ", not by us (uid " + std::to_string(me) + ")");
     if (st.st_mode & (S_IWGRP | S_IWOTH))
         throw LoadError("driver cache dir " + dir.string() + " is writable by other users");
     for (fs::path p = dir.parent_path(); !p.empty(); p = p.parent_path()) {
@@ -148,8 +149,7 @@ std::filesystem::path default_driver_cache_dir() {
     const char *runtime = std::getenv("XDG_RUNTIME_DIR");
     if (runtime && runtime[0] == '/')
         return std::filesystem::path(runtime) / "cloudhost" / "drivers";
-    return std::filesystem::path("/tmp") / ("cloudhost-" + std::to_string(::geteuid())) /
-           "drivers";
+    return std::filesystem::path("/tmp") / ("cloudhost-" + std::to_string(::geteuid())) / "drivers";
 }
 
 } // namespace cloudhost

@@ -7,7 +7,9 @@
 namespace cloudhost {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 bool is_identifier_char(char c) {
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
@@ -122,11 +124,13 @@ Version::Version(uint64_t major, uint64_t minor, uint64_t patch,
                  std::vector<std::string> prerelease)
     : major_(major), minor_(minor), patch_(patch), prerelease_(std::move(prerelease)) {}
 
-Version Version::parse(std::string_view text) { return full(parse_partial(text, false)); }
+Version Version::parse(std::string_view text) {
+    return full(parse_partial(text, false));
+}
 
 std::string Version::str() const {
-    std::string s = std::to_string(major_) + "." + std::to_string(minor_) + "." +
-                    std::to_string(patch_);
+    std::string s =
+        std::to_string(major_) + "." + std::to_string(minor_) + "." + std::to_string(patch_);
     for (size_t i = 0; i < prerelease_.size(); ++i)
         s += (i == 0 ? "-" : ".") + prerelease_[i];
     return s;
@@ -165,21 +169,21 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
         const std::string_view token = text.substr(pos, end - pos);
         pos = end;
 
-        const std::string_view op = token.substr(0, std::min(token.find_first_of("0123456789"), token.size()));
+        const std::string_view op =
+            token.substr(0, std::min(token.find_first_of("0123456789"), token.size()));
         const std::string_view version_text = token.substr(op.size());
         if (op != "" && op != "=" && op != "<" && op != "<=" && op != ">" && op != ">=" &&
             op != "^" && op != "~")
-            throw std::invalid_argument("invalid version constraint token \"" +
-                                        std::string(token) + "\": unknown operator \"" +
-                                        std::string(op) + "\"");
+            throw std::invalid_argument("invalid version constraint token \"" + std::string(token) +
+                                        "\": unknown operator \"" + std::string(op) + "\"");
         PartialVersion v;
         try {
             if (version_text.empty())
                 throw std::invalid_argument("missing version");
             v = parse_partial(version_text, true);
         } catch (const std::invalid_argument &e) {
-            throw std::invalid_argument("invalid version constraint token \"" +
-                                        std::string(token) + "\": " + e.what());
+            throw std::invalid_argument("invalid version constraint token \"" + std::string(token) +
+                                        "\": " + e.what());
         }
         auto &out = result.comparators_;
         if (op == "" || op == "=") {
@@ -219,7 +223,8 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
         if (start == std::string_view::npos)
             break;
         const size_t end = std::min(text.find_first_of(" \t", start), text.size());
-        result.text_ += (result.text_.empty() ? "" : " ") + std::string(text.substr(start, end - start));
+        result.text_ +=
+            (result.text_.empty() ? "" : " ") + std::string(text.substr(start, end - start));
         i = end;
     }
     return result;
@@ -231,11 +236,21 @@ bool VersionConstraint::matches(const Version &v) const {
         const auto order = v <=> c.version;
         bool ok = false;
         switch (c.op) {
-        case Op::eq: ok = order == 0; break;
-        case Op::lt: ok = order < 0; break;
-        case Op::le: ok = order <= 0; break;
-        case Op::gt: ok = order > 0; break;
-        case Op::ge: ok = order >= 0; break;
+        case Op::eq:
+            ok = order == 0;
+            break;
+        case Op::lt:
+            ok = order < 0;
+            break;
+        case Op::le:
+            ok = order <= 0;
+            break;
+        case Op::gt:
+            ok = order > 0;
+            break;
+        case Op::ge:
+            ok = order >= 0;
+            break;
         }
         if (!ok)
             return false;

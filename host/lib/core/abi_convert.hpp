@@ -11,7 +11,9 @@
 
 namespace cloudhost::detail {
 
-inline ch_str to_ch_str(std::string_view s) noexcept { return {s.data(), s.size()}; }
+inline ch_str to_ch_str(std::string_view s) noexcept {
+    return {s.data(), s.size()};
+}
 inline std::string_view to_view(ch_str s) noexcept {
     return s.len ? std::string_view(s.data, s.len) : std::string_view();
 }
@@ -38,8 +40,7 @@ class InstanceTypeView {
         c_.struct_size = sizeof c_;
         c_.vcpus = type.vcpus;
         c_.name = to_ch_str(type.name);
-        c_.provider_type =
-            to_ch_str(type.provider_type.empty() ? type.name : type.provider_type);
+        c_.provider_type = to_ch_str(type.provider_type.empty() ? type.name : type.provider_type);
         c_.ram = type.ram;
         c_.scratch = type.scratch;
         c_.included_scratch = type.included_scratch;

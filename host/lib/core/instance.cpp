@@ -41,9 +41,13 @@ std::string call_for_string(const InstanceCore &core, Fn fn, std::string_view op
 
 } // namespace
 
-const std::string &Instance::id() const { return checked(core_).id; }
+const std::string &Instance::id() const {
+    return checked(core_).id;
+}
 
-const std::string &Instance::provider_type() const { return checked(core_).provider_type; }
+const std::string &Instance::provider_type() const {
+    return checked(core_).provider_type;
+}
 
 std::string Instance::string() const {
     const InstanceCore &core = checked(core_);
@@ -153,16 +157,15 @@ std::vector<InstancePrice> Instance::price_history(const InstanceType &type) con
 
 std::vector<InstancePrice> normalize_price_history(std::vector<InstancePrice> prices) {
     // Stable: with equal start times the driver's order decides, reproducibly.
-    std::stable_sort(prices.begin(), prices.end(),
-                     [](const InstancePrice &a, const InstancePrice &b) {
-                         return a.start_time > b.start_time;
-                     });
+    std::stable_sort(
+        prices.begin(), prices.end(),
+        [](const InstancePrice &a, const InstancePrice &b) { return a.start_time > b.start_time; });
     std::vector<InstancePrice> out;
     out.reserve(prices.size());
     for (std::size_t i = 0; i < prices.size(); ++i) {
-        const bool next_same = i + 1 < prices.size() &&
-                               (prices[i].start_time == prices[i + 1].start_time ||
-                                prices[i].price == prices[i + 1].price);
+        const bool next_same =
+            i + 1 < prices.size() && (prices[i].start_time == prices[i + 1].start_time ||
+                                      prices[i].price == prices[i + 1].price);
         if (!next_same)
             out.push_back(prices[i]);
     }

@@ -40,8 +40,8 @@ void InstanceCollector::adopt(ch_instance *handle, const ch_instance_desc *desc)
     }
     std::shared_ptr<InstanceCore> core;
     try {
-        core = std::make_shared<InstanceCore>(to_view(id), to_view(provider_type), set_,
-                                              binding_, handle);
+        core = std::make_shared<InstanceCore>(to_view(id), to_view(provider_type), set_, binding_,
+                                              handle);
     } catch (...) {
         failed_ = true;
         return release(); // the core never took the reference over

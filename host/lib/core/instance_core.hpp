@@ -16,8 +16,8 @@ struct InstanceCore {
     InstanceCore(std::string_view id, std::string_view provider_type,
                  std::shared_ptr<InstanceSetCore> set, std::shared_ptr<Binding> binding,
                  ch_instance *handle)
-        : id(id), provider_type(provider_type), set(std::move(set)),
-          binding(std::move(binding)), handle(handle) {}
+        : id(id), provider_type(provider_type), set(std::move(set)), binding(std::move(binding)),
+          handle(handle) {}
     ~InstanceCore() { binding->table().instance_release(handle); }
     InstanceCore(const InstanceCore &) = delete;
     InstanceCore &operator=(const InstanceCore &) = delete;

@@ -39,8 +39,7 @@ namespace detail {
 InstanceSetCore::InstanceSetCore(InstanceSetOptions options_in,
                                  std::shared_ptr<Binding> first_binding)
     : options(std::move(options_in)), limiter(options.max_cloud_ops_per_second),
-      binding_(first_binding),
-      logger_(options.logger ? options.logger : spdlog::default_logger()),
+      binding_(first_binding), logger_(options.logger ? options.logger : spdlog::default_logger()),
       driver_name_(first_binding->library().info().name) {}
 
 void InstanceSetCore::gate_check(Operation op) {
@@ -91,9 +90,9 @@ InstanceSet InstanceSet::open(std::shared_ptr<DriverLibrary> library, InstanceSe
     detail::validate_config_json(options.config_json);
     detail::validate_tag_keys(options.shared_resource_tags, "shared_resource_tags");
 
-    auto binding = Binding::open(std::move(library),
-                                 {options.config_json, options.instance_set_id,
-                                  options.shared_resource_tags, options.logger});
+    auto binding =
+        Binding::open(std::move(library), {options.config_json, options.instance_set_id,
+                                           options.shared_resource_tags, options.logger});
     auto core = std::make_shared<InstanceSetCore>(std::move(options), std::move(binding));
     auto owner = std::make_shared<detail::SetHandleOwner>(core);
     InstanceSet set;
@@ -129,8 +128,8 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
         detail::InstanceCollector collector(core.shared_from_this(), binding, nullptr);
         const ch_instance_sink sink = collector.sink();
         detail::ErrorRecord error;
-        detail::check(binding->table().create(binding->set(), &args, &sink, error.get()),
-                      error.c, "create");
+        detail::check(binding->table().create(binding->set(), &args, &sink, error.get()), error.c,
+                      "create");
         collector.check("create");
         auto &instances = collector.instances();
         if (instances.empty())
@@ -153,8 +152,8 @@ std::vector<Instance> InstanceSet::instances(const Tags &filter) {
         const ch_instance_sink sink = collector.sink();
         detail::ErrorRecord error;
         detail::check(
-            binding->table().instances(binding->set(), c_filter.get(), &sink, error.get()),
-            error.c, "instances");
+            binding->table().instances(binding->set(), c_filter.get(), &sink, error.get()), error.c,
+            "instances");
         collector.check("instances");
         result = std::move(collector.instances());
         if (collector.skipped() > 0)
@@ -178,15 +177,17 @@ std::string InstanceSet::instance_quota_group(const InstanceType &type) {
     detail::StringResult result;
     const ch_string_sink sink = result.sink();
     detail::ErrorRecord error;
-    detail::check(binding->table().instance_quota_group(binding->set(), c_type.get(), &sink,
-                                                        error.get()),
-                  error.c, "instance_quota_group");
+    detail::check(
+        binding->table().instance_quota_group(binding->set(), c_type.get(), &sink, error.get()),
+        error.c, "instance_quota_group");
     if (result.failed)
         throw DriverError("instance_quota_group: out of memory while copying the result");
     return std::move(result.value);
 }
 
-void InstanceSet::stop() { detail::checked(core_).snapshot()->stop(); }
+void InstanceSet::stop() {
+    detail::checked(core_).snapshot()->stop();
+}
 
 OperationCounters InstanceSet::counters() const {
     return detail::checked(core_).counters.snapshot();

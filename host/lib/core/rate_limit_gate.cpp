@@ -31,8 +31,7 @@ void RateLimitGate::check(std::string_view operation) const {
         reason = reason_;
     }
     throw RateLimitError(std::string(operation) + " suppressed by the host until " +
-                             format_utc(until) + " after the driver's rate limit error: " +
-                             reason,
+                             format_utc(until) + " after the driver's rate limit error: " + reason,
                          until);
 }
 

@@ -2,9 +2,13 @@
 
 namespace cloudhost {
 
-std::string InstanceTarget::address() const { return instance_.address(); }
+std::string InstanceTarget::address() const {
+    return instance_.address();
+}
 
-std::string InstanceTarget::remote_user() const { return instance_.remote_user(); }
+std::string InstanceTarget::remote_user() const {
+    return instance_.remote_user();
+}
 
 void InstanceTarget::verify_host_key(const std::string &openssh_public_key,
                                      CommandRunner *unverified_connection) const {

@@ -42,7 +42,7 @@ template <typename T> void set_option(ssh_session session, ssh_options_e option,
 
 SshConnection::SshConnection(const HostPort &where, const std::string &user, const SshKey &key,
                              milliseconds timeout)
-    : description_(user + "@" + where.host + ":" + where.port) {
+    : description_(user + "@" + where.host + ":" + where.port), timeout_(timeout) {
     session_ = ssh_new();
     if (session_ == nullptr) {
         throw SshError("cannot create an SSH session");
@@ -50,8 +50,6 @@ SshConnection::SshConnection(const HostPort &where, const std::string &user, con
     try {
         const bool process_config = false;
         const int nodelay = 1;
-        const long timeout_seconds = static_cast<long>(timeout.count() / 1000);
-        const long timeout_usec = static_cast<long>((timeout.count() % 1000) * 1000);
         set_option(session_, SSH_OPTIONS_PROCESS_CONFIG, &process_config);
         set_option(session_, SSH_OPTIONS_HOST, where.host.c_str());
         set_option(session_, SSH_OPTIONS_PORT_STR, where.port.c_str());
@@ -61,8 +59,7 @@ SshConnection::SshConnection(const HostPort &where, const std::string &user, con
         set_option(session_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
         // Without it Nagle + delayed ACK add ~40 ms to every round trip.
         set_option(session_, SSH_OPTIONS_NODELAY, &nodelay);
-        set_option(session_, SSH_OPTIONS_TIMEOUT, &timeout_seconds);
-        set_option(session_, SSH_OPTIONS_TIMEOUT_USEC, &timeout_usec);
+        set_blocking_timeout(timeout);
 
         if (ssh_connect(session_) != SSH_OK) {
             throw SshError("cannot connect to " + where.host + ":" + where.port + ": " +
@@ -92,7 +89,9 @@ SshConnection::~SshConnection() {
     ssh_free(session_);
 }
 
-bool SshConnection::connected() const { return ssh_is_connected(session_) != 0; }
+bool SshConnection::connected() const {
+    return ssh_is_connected(session_) != 0;
+}
 
 std::string SshConnection::error_text() const {
     std::string text = ssh_get_error(session_);
@@ -132,7 +131,18 @@ CommandOutput SshConnection::run(const Environment &env, std::string_view comman
     if (stdin_data.empty()) {
         close_stdin();
     }
+    // Checked on every turn, so a command that never stops writing still
+    // times out.
+    auto enforce_deadline = [&] {
+        if (deadline && steady_clock::now() >= *deadline) {
+            // sshd does not kill a command whose channel closes; ask it to
+            // (OpenSSH honours this for non-root sessions only).
+            ssh_channel_request_send_signal(channel.get(), "KILL");
+            throw CommandTimeoutError("command on " + description_ + " timed out");
+        }
+    };
     for (;;) {
+        enforce_deadline();
         bool progress = false;
         bool window_full = false;
         if (!stdin_closed) {
@@ -178,13 +188,8 @@ CommandOutput SshConnection::run(const Environment &env, std::string_view comman
         }
         milliseconds wait = window_full ? window_poll_slice : poll_slice;
         if (deadline) {
-            auto now = steady_clock::now();
-            if (now >= *deadline) {
-                // sshd does not kill a command whose channel closes; ask it to.
-                ssh_channel_request_send_signal(channel.get(), "KILL");
-                throw CommandTimeoutError("command on " + description_ + " timed out");
-            }
-            wait = std::min(wait, std::chrono::ceil<milliseconds>(*deadline - now));
+            wait = std::clamp(std::chrono::ceil<milliseconds>(*deadline - steady_clock::now()),
+                              milliseconds(1), wait);
         }
         if (ssh_channel_poll_timeout(channel.get(), static_cast<int>(wait.count()), 0) ==
             SSH_ERROR) {
@@ -192,12 +197,36 @@ CommandOutput SshConnection::run(const Environment &env, std::string_view comman
                            " failed while the command ran: " + error_text());
         }
     }
-    output.exit_status = ssh_channel_get_exit_status(channel.get());
+    // The exit status may come long after EOF (the command closed its output
+    // but runs on). libssh waits for it up to the session timeout, so narrow
+    // that to the command's deadline, and without one keep waiting as long as
+    // the channel is open, as Go's Session.Wait does.
+    for (;;) {
+        enforce_deadline();
+        if (deadline) {
+            set_blocking_timeout(std::max(
+                milliseconds(1), std::chrono::ceil<milliseconds>(*deadline - steady_clock::now())));
+        }
+        output.exit_status = ssh_channel_get_exit_status(channel.get());
+        if (deadline) {
+            set_blocking_timeout(timeout_);
+        }
+        if (output.exit_status != -1 || ssh_channel_is_closed(channel.get()) != 0 || !connected()) {
+            break;
+        }
+    }
     if (!connected()) {
         throw SshError("connection to " + description_ +
                        " lost before the exit status arrived: " + error_text());
     }
     return output;
+}
+
+void SshConnection::set_blocking_timeout(milliseconds timeout) {
+    const long seconds = static_cast<long>(timeout.count() / 1000);
+    const long microseconds = static_cast<long>((timeout.count() % 1000) * 1000);
+    set_option(session_, SSH_OPTIONS_TIMEOUT, &seconds);
+    set_option(session_, SSH_OPTIONS_TIMEOUT_USEC, &microseconds);
 }
 
 } // namespace cloudhost::detail

@@ -40,18 +40,21 @@ class SshConnection {
     // Runs one command on a new channel. Throws CommandNotStartedError,
     // CommandTimeoutError (channel closed, connection still usable) or
     // SshError (the connection broke while the command ran).
-    CommandOutput run(const Environment &env, std::string_view command,
-                      std::string_view stdin_data, Deadline deadline);
+    CommandOutput run(const Environment &env, std::string_view command, std::string_view stdin_data,
+                      Deadline deadline);
 
     // False once libssh has seen the connection fail.
     bool connected() const;
 
   private:
     std::string error_text() const;
+    // Bounds each blocking libssh step on this session.
+    void set_blocking_timeout(std::chrono::milliseconds timeout);
 
     ssh_session_struct *session_ = nullptr;
     std::string description_;
     std::string server_host_key_;
+    std::chrono::milliseconds timeout_;
 };
 
 } // namespace cloudhost::detail

@@ -141,8 +141,8 @@ std::unique_ptr<SshConnection> SshExecutor::Pool::set_up_connection() {
     const std::string address = target.address();
     HostPort where = parse_address(address, options.default_port);
     check_port(where, address);
-    auto connection = std::make_unique<SshConnection>(where, target.remote_user(), key,
-                                                      options.connect_timeout);
+    auto connection =
+        std::make_unique<SshConnection>(where, target.remote_user(), key, options.connect_timeout);
     const std::string &presented = connection->server_host_key();
     if (presented == verified_host_key) {
         return connection; // same server as before: no need to ask again
@@ -151,10 +151,9 @@ std::unique_ptr<SshConnection> SshExecutor::Pool::set_up_connection() {
     try {
         target.verify_host_key(presented, &runner);
     } catch (const std::exception &refusal) {
-        spdlog::warn("ssh: host key of {} refused: {}", connection->description(),
-                     refusal.what());
-        throw HostKeyError("host key verification failed for " + connection->description() +
-                           ": " + refusal.what());
+        spdlog::warn("ssh: host key of {} refused: {}", connection->description(), refusal.what());
+        throw HostKeyError("host key verification failed for " + connection->description() + ": " +
+                           refusal.what());
     }
     spdlog::debug("ssh: host key of {} verified", connection->description());
     verified_host_key = presented;
@@ -204,9 +203,13 @@ SshExecutor::SshExecutor(std::shared_ptr<const ExecutorTarget> target, SshKey ke
     pool_ = std::make_unique<Pool>(*target_, std::move(key), std::move(options));
 }
 
-SshExecutor::~SshExecutor() { pool_->close_all(); }
+SshExecutor::~SshExecutor() {
+    pool_->close_all();
+}
 
-void SshExecutor::close() { pool_->close_all(); }
+void SshExecutor::close() {
+    pool_->close_all();
+}
 
 CommandOutput SshExecutor::execute(const Environment &env, std::string_view command,
                                    std::string_view stdin_data,

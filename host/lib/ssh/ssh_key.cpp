@@ -21,7 +21,9 @@ std::shared_ptr<ssh_key_struct> own(ssh_key key) {
     return std::shared_ptr<ssh_key_struct>(key, [](ssh_key k) { ssh_key_free(k); });
 }
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+    return std::strerror(error);
+}
 
 // Creates `path` exclusively with `mode` and writes `contents` in full.
 void write_new_file(const fs::path &path, std::string_view contents, mode_t mode) {
@@ -118,7 +120,9 @@ void SshKey::save_private(const fs::path &path) const {
     write_new_file(path, private_key_text(key_.get()), 0600);
 }
 
-std::string SshKey::public_key_openssh() const { return openssh_public_key(key_.get()); }
+std::string SshKey::public_key_openssh() const {
+    return openssh_public_key(key_.get());
+}
 
 SshKey SshKey::load_or_generate(const fs::path &path) {
     std::error_code ec;

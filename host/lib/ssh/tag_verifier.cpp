@@ -84,8 +84,8 @@ std::string secret_from_tags(const Tags &tags, std::string_view tag_prefix) {
     return found == tags.end() ? std::string() : found->second;
 }
 
-PreparedCreate prepare_create(Tags tags, std::string_view init_command,
-                              std::string_view tag_prefix, std::string_view secret_path) {
+PreparedCreate prepare_create(Tags tags, std::string_view init_command, std::string_view tag_prefix,
+                              std::string_view secret_path) {
     std::string secret = generate_instance_secret();
     PreparedCreate prepared;
     prepared.init_command =
@@ -106,9 +106,8 @@ TagVerifier::TagVerifier(std::shared_ptr<const ExecutorTarget> inner, std::strin
     }
 }
 
-std::shared_ptr<TagVerifier> TagVerifier::for_instance(Instance instance,
-                                                       std::string_view tag_prefix,
-                                                       std::string secret_path) {
+std::shared_ptr<TagVerifier>
+TagVerifier::for_instance(Instance instance, std::string_view tag_prefix, std::string secret_path) {
     std::string secret = secret_from_tags(instance.tags(), tag_prefix);
     return std::make_shared<TagVerifier>(std::make_shared<InstanceTarget>(std::move(instance)),
                                          std::move(secret), std::move(secret_path));

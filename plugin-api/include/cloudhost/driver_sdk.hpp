@@ -366,7 +366,9 @@ namespace cloudhost::sdk::detail {
 inline void hand_over(const ch_instance_sink *out, std::shared_ptr<Instance> instance) {
     const std::string id = instance->id();
     const std::string provider_type = instance->provider_type();
-    const std::vector<ch_tag> tags = to_ch_tags(instance->tags());
+    // Keep the map alive: `tags` points into its strings.
+    const Tags tag_map = instance->tags();
+    const std::vector<ch_tag> tags = to_ch_tags(tag_map);
     ch_instance_desc desc{sizeof(ch_instance_desc), to_ch(id), to_ch(provider_type),
                           {tags.data(), tags.size()}};
     // The host owns this reference until instance_release.

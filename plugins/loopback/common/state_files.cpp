@@ -11,7 +11,8 @@
 namespace cloudhost::loopback {
 namespace {
 
-std::system_error file_error(int error, const std::string &what, const std::filesystem::path &path) {
+std::system_error file_error(int error, const std::string &what,
+                             const std::filesystem::path &path) {
     return std::system_error(error, std::generic_category(), what + " " + path.string());
 }
 

@@ -59,11 +59,10 @@ fs::path find_server(const fs::path &configured) {
         return CLOUDHOST_LOOPBACK_SERVER_INSTALLED;
     if (is_executable(CLOUDHOST_LOOPBACK_SERVER_BUILT))
         return CLOUDHOST_LOOPBACK_SERVER_BUILT;
-    throw InvalidConfigError(std::string(where) +
-                             ": cloudhost-loopback-server not found (looked at " +
-                             CLOUDHOST_LOOPBACK_SERVER_INSTALLED " and " +
-                             CLOUDHOST_LOOPBACK_SERVER_BUILT
-                             "); set \"server_path\" or CLOUDHOST_LOOPBACK_SERVER");
+    throw InvalidConfigError(
+        std::string(where) + ": cloudhost-loopback-server not found (looked at " +
+        CLOUDHOST_LOOPBACK_SERVER_INSTALLED " and " +
+        CLOUDHOST_LOOPBACK_SERVER_BUILT "); set \"server_path\" or CLOUDHOST_LOOPBACK_SERVER");
 }
 
 InvalidConfigError wrong_type(const std::string &key, const char *expected) {

@@ -34,9 +34,8 @@ std::string random_suffix() {
 
 } // namespace
 
-LoopbackInstance::LoopbackInstance(std::shared_ptr<const LoopbackConfig> config,
-                                   sdk::Logger logger, fs::path directory, InstanceMeta meta,
-                                   sdk::Tags tags)
+LoopbackInstance::LoopbackInstance(std::shared_ptr<const LoopbackConfig> config, sdk::Logger logger,
+                                   fs::path directory, InstanceMeta meta, sdk::Tags tags)
     : config_(std::move(config)), logger_(logger), directory_(std::move(directory)),
       id_(directory_.filename().string()), meta_(std::move(meta)), last_tags_(std::move(tags)) {}
 
@@ -96,8 +95,7 @@ std::string LoopbackInstance::remote_user() const {
     return std::to_string(uid); // a uid without a passwd entry (containers)
 }
 
-void LoopbackInstance::verify_host_key(const std::string &public_key,
-                                       const sdk::CommandRunner *) {
+void LoopbackInstance::verify_host_key(const std::string &public_key, const sdk::CommandRunner *) {
     if (!config_->verify_host_key)
         throw sdk::NotImplementedError("not implemented: loopback driver configured with "
                                        "\"verify_host_key\": false");

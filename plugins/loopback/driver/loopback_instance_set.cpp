@@ -118,17 +118,18 @@ LoopbackInstanceSet::LoopbackInstanceSet(const sdk::InstanceSetArgs &args)
     : instance_set_id_(args.instance_set_id), logger_(args.logger) {
     auto config = std::make_shared<LoopbackConfig>(parse_config(args.config_json));
     std::error_code ec;
-    fs::create_directories(config->state_dir, ec);
+    const bool created = fs::create_directories(config->state_dir, ec);
     if (ec || !fs::is_directory(config->state_dir))
-        throw sdk::InvalidConfigError("loopback driver config: state directory " +
-                                      config->state_dir.string() + " cannot be created: " +
-                                      (ec ? ec.message() : "not a directory"));
-    // Instances hold private keys' counterparts and secrets: owner only.
-    fs::permissions(config->state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+        throw sdk::InvalidConfigError(
+            "loopback driver config: state directory " + config->state_dir.string() +
+            " cannot be created: " + (ec ? ec.message() : "not a directory"));
+    // Instances keep host keys and instance secrets: owner only. A directory
+    // the operator made is left as it is.
+    if (created)
+        fs::permissions(config->state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
     config_ = std::move(config);
-    logger_.debug("loopback instance set ready",
-                  {{"state_dir", config_->state_dir.string()},
-                   {"server", config_->server_path.string()}});
+    logger_.debug("loopback instance set ready", {{"state_dir", config_->state_dir.string()},
+                                                  {"server", config_->server_path.string()}});
 }
 
 std::shared_ptr<sdk::Instance>

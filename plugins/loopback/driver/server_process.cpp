@@ -160,7 +160,8 @@ void launch_server(const fs::path &server, const fs::path &instance_dir) {
     rc = posix_spawn(&intermediate, server_path.c_str(), &setup.actions, &setup.attributes, argv,
                      environ);
     if (rc != 0)
-        throw launch_error(instance_dir, "cannot execute " + server_path + ": " + std::strerror(rc));
+        throw launch_error(instance_dir,
+                           "cannot execute " + server_path + ": " + std::strerror(rc));
 
     // The intermediate writes server.pid and exits at once (the server
     // itself is then an orphan of its own session, not our child).
@@ -169,10 +170,10 @@ void launch_server(const fs::path &server, const fs::path &instance_dir) {
     while ((waited = ::waitpid(intermediate, &status, 0)) < 0 && errno == EINTR) {
     }
     if (waited == intermediate && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        throw launch_error(instance_dir, "it exited with status " +
-                                             std::to_string(WIFEXITED(status)
-                                                                ? WEXITSTATUS(status)
-                                                                : 128 + WTERMSIG(status)));
+        throw launch_error(instance_dir,
+                           "it exited with status " + std::to_string(WIFEXITED(status)
+                                                                         ? WEXITSTATUS(status)
+                                                                         : 128 + WTERMSIG(status)));
     // If someone else reaped it (a host with SIGCHLD ignored), wait for the
     // pid file instead.
     const auto deadline = Clock::now() + pid_file_wait;
@@ -197,7 +198,8 @@ std::optional<pid_t> running_server(const fs::path &instance_dir) {
     if (pid <= 0 || !process_alive(static_cast<pid_t>(pid)))
         return std::nullopt;
     const auto stat = read_proc_stat(static_cast<pid_t>(pid));
-    struct stat cwd {}, dir {};
+    struct stat cwd {
+    }, dir{};
     if (!stat || stat->session != pid ||
         ::stat(("/proc/" + std::to_string(pid) + "/cwd").c_str(), &cwd) != 0 ||
         ::stat(instance_dir.c_str(), &dir) != 0 || cwd.st_dev != dir.st_dev ||

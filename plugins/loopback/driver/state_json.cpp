@@ -69,8 +69,10 @@ std::string meta_to_json(const InstanceMeta &meta) {
     Writer writer(buffer);
     writer.StartObject();
     const std::pair<const char *, const std::string *> fields[] = {
-        {"provider_type", &meta.provider_type}, {"instance_type", &meta.instance_type},
-        {"image_id", &meta.image_id},           {"created_at", &meta.created_at},
+        {"provider_type", &meta.provider_type},
+        {"instance_type", &meta.instance_type},
+        {"image_id", &meta.image_id},
+        {"created_at", &meta.created_at},
         {"instance_set_id", &meta.instance_set_id}};
     for (const auto &[name, value] : fields) {
         writer.Key(name);

@@ -156,8 +156,8 @@ void Connection::run() {
     ssh_set_auth_methods(session_, SSH_AUTH_METHOD_PUBLICKEY);
 
     event_ = ssh_event_new();
-    if (!event_ || ssh_event_add_session(event_, session_) != SSH_OK ||
-        signal_fd_ < 0 || ssh_event_add_fd(event_, signal_fd_, POLLIN, &on_signal, this) != SSH_OK) {
+    if (!event_ || ssh_event_add_session(event_, session_) != SSH_OK || signal_fd_ < 0 ||
+        ssh_event_add_fd(event_, signal_fd_, POLLIN, &on_signal, this) != SSH_OK) {
         log_line("cannot set up the connection's event loop");
         return;
     }
@@ -177,8 +177,7 @@ void Connection::run() {
     ssh_disconnect(session_);
 }
 
-int Connection::on_auth_pubkey(ssh_session, const char *user, ssh_key key, char state,
-                               void *self) {
+int Connection::on_auth_pubkey(ssh_session, const char *user, ssh_key key, char state, void *self) {
     auto &connection = *static_cast<Connection *>(self);
     if (ssh_key_cmp(key, connection.authorized_key_, SSH_KEY_CMP_PUBLIC) != 0) {
         log_line("refused public key for user {}: not the authorized key", user);

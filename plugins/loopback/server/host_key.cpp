@@ -16,8 +16,8 @@ void write_public_key(ssh_key key) {
     char *base64 = nullptr;
     if (ssh_pki_export_pubkey_base64(key, &base64) != SSH_OK)
         throw std::runtime_error("cannot encode the host public key");
-    const std::string line = std::string(ssh_key_type_to_char(ssh_key_type(key))) + " " + base64 +
-                             "\n";
+    const std::string line =
+        std::string(ssh_key_type_to_char(ssh_key_type(key))) + " " + base64 + "\n";
     ssh_string_free_char(base64);
     cloudhost::loopback::write_file_atomically(files::host_key_pub, line, 0644);
 }

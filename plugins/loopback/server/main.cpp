@@ -38,7 +38,9 @@ using cloudhost::loopback::write_file_atomically;
 
 constexpr int usage_error = 2;
 
-void write_pid_file(pid_t pid) { write_file_atomically(files::server_pid, std::to_string(pid) + "\n"); }
+void write_pid_file(pid_t pid) {
+    write_file_atomically(files::server_pid, std::to_string(pid) + "\n");
+}
 
 // Becomes a detached session leader whose pid is in ./server.pid. The
 // session id is what the driver uses to find every process of the instance.

@@ -17,8 +17,8 @@ void write_log_line(std::string_view message) noexcept {
         strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
         // One write() per line: the listener and its connection processes
         // share the file (O_APPEND), so lines never interleave.
-        const std::string line = fmt::format("{}.{:03}Z [{}] {}\n", stamp, now.tv_nsec / 1000000,
-                                             getpid(), message);
+        const std::string line =
+            fmt::format("{}.{:03}Z [{}] {}\n", stamp, now.tv_nsec / 1000000, getpid(), message);
         ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
         (void)ignored;
     } catch (...) {

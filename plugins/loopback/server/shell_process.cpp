@@ -117,9 +117,9 @@ ShellProcess start_shell(const std::string &command, const Environment &extra, S
         check(posix_spawnattr_setsigmask(&setup.attributes, &none), "sigmask");
         check(posix_spawnattr_setsigdefault(&setup.attributes, &defaults), "sigdefault");
         check(posix_spawnattr_setpgroup(&setup.attributes, 0), "setpgroup");
-        check(posix_spawnattr_setflags(&setup.attributes,
-                                       POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                           POSIX_SPAWN_SETPGROUP),
+        check(posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETSIGMASK |
+                                                              POSIX_SPAWN_SETSIGDEF |
+                                                              POSIX_SPAWN_SETPGROUP),
               "spawn flags");
 
         const Environment env = merged(login_environment(), extra);

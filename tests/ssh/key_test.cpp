@@ -41,8 +41,9 @@ TEST_CASE("load_or_generate writes an ed25519 key OpenSSH can read, then reuses 
 
     // ssh-keygen derives the same public key from the private key file.
     const fs::path derived = temp.path() / "derived.pub";
-    CHECK(run_process({"sh", "-c", "ssh-keygen -y -f '" + path.string() + "' > '" +
-                                       derived.string() + "'"}) == 0);
+    CHECK(run_process({"sh", "-c",
+                       "ssh-keygen -y -f '" + path.string() + "' > '" + derived.string() + "'"}) ==
+          0);
     CHECK(read_text(derived).rfind(created.public_key_openssh(), 0) == 0);
 
     SshKey loaded = SshKey::load_or_generate(path);
@@ -77,9 +78,9 @@ TEST_CASE("bad key files are reported with their path") {
     TempDir temp;
     const fs::path garbage = temp.path() / "garbage";
     std::ofstream(garbage) << "not a key\n";
-    CHECK_THROWS_WITH_AS(SshKey::load(garbage), doctest::Contains(garbage.string()), SshKeyError);
-    CHECK_THROWS_WITH_AS(SshKey::load(temp.path() / "missing"),
-                         doctest::Contains("no such file"), SshKeyError);
+    CHECK_THROWS_WITH_AS(SshKey::load(garbage), doctest::Contains(garbage.c_str()), SshKeyError);
+    CHECK_THROWS_WITH_AS(SshKey::load(temp.path() / "missing"), doctest::Contains("no such file"),
+                         SshKeyError);
 
     SshKey key = SshKey::generate_ed25519();
     CHECK_THROWS_AS(key.save_private(garbage), SshKeyError); // never overwrites

@@ -1,0 +1,317 @@
+#include "loopback_harness.hpp"
+
+#include <doctest/doctest.h>
+
+#include <dirent.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+namespace loopback_test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string to_string(ch_str s) {
+    return s.len ? std::string(s.data, s.len) : std::string();
+}
+ch_str to_ch(const std::string &s) {
+    return {s.data(), s.size()};
+}
+
+fs::path build_root() {
+    const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
+    REQUIRE_MESSAGE(root != nullptr, "CLOUDHOST_BUILD_ROOT is not set (run through meson test)");
+    return root;
+}
+
+struct ErrorRecord {
+    ch_error e{};
+    ErrorRecord() { e.struct_size = sizeof e; }
+    Outcome outcome(ch_status status) const {
+        return {status, status == CH_OK ? std::string() : std::string(e.message)};
+    }
+};
+
+// Warnings and errors of the driver go to the test's stderr.
+int logger_enabled(void *, int level) {
+    return level >= CH_LOG_WARN;
+}
+void logger_log(void *, int level, ch_str message, const ch_log_field *fields, size_t count) {
+    std::string line = "[driver " + std::to_string(level) + "] " + to_string(message);
+    for (size_t i = 0; i < count; ++i)
+        line += " " + to_string(fields[i].key) + "=" + to_string(fields[i].value);
+    std::fprintf(stderr, "%s\n", line.c_str());
+}
+const ch_logger test_logger{sizeof(ch_logger), nullptr, &logger_enabled, &logger_log};
+
+struct StringOut {
+    std::string value;
+    ch_string_sink sink{this, [](void *ctx, ch_str s) {
+                            static_cast<StringOut *>(ctx)->value.append(s.data, s.len);
+                        }};
+};
+
+struct TagsOut {
+    Tags tags;
+    ch_tags_sink sink{this, [](void *ctx, ch_str k, ch_str v) {
+                          static_cast<TagsOut *>(ctx)->tags[to_string(k)] = to_string(v);
+                      }};
+};
+
+struct InstancesOut {
+    std::shared_ptr<cloudhost::DriverLibrary> library;
+    std::vector<Instance> instances;
+    ch_instance_sink sink{this, [](void *ctx, ch_instance *instance, const ch_instance_desc *d) {
+                              auto &self = *static_cast<InstancesOut *>(ctx);
+                              Tags tags;
+                              for (size_t i = 0; i < d->tags.count; ++i)
+                                  tags[to_string(d->tags.items[i].key)] =
+                                      to_string(d->tags.items[i].value);
+                              self.instances.emplace_back(self.library, instance, to_string(d->id),
+                                                          to_string(d->provider_type), tags);
+                          }};
+};
+
+class TagsArg {
+  public:
+    explicit TagsArg(const Tags &tags) {
+        for (const auto &[k, v] : tags)
+            items_.push_back({to_ch(k), to_ch(v)});
+    }
+    ch_tags get() const { return {items_.data(), items_.size()}; }
+
+  private:
+    std::vector<ch_tag> items_;
+};
+
+} // namespace
+
+std::shared_ptr<cloudhost::DriverLibrary> open_loopback_driver() {
+    cloudhost::DriverInfo info;
+    info.name = "loopback";
+    info.version = "1.0.0";
+    info.abi_min = 1;
+    info.abi_max = 1;
+    return cloudhost::DriverLibrary::open(build_root() / "plugins" / "loopback" / "loopback.so",
+                                          info);
+}
+
+fs::path built_server() {
+    return build_root() / "plugins" / "loopback" / "server" / "cloudhost-loopback-server";
+}
+
+std::string config_json(const fs::path &state_dir, const std::string &extra) {
+    // The server is named explicitly so that an installed one never runs.
+    return "{\"state_dir\": \"" + state_dir.string() + "\", \"server_path\": \"" +
+           built_server().string() + "\"" + (extra.empty() ? "" : ", " + extra) + "}";
+}
+
+// ---- Instance ---------------------------------------------------------------
+
+Instance::Instance(std::shared_ptr<cloudhost::DriverLibrary> library, ch_instance *handle,
+                   std::string id, std::string provider_type, Tags tags)
+    : library_(std::move(library)), handle_(handle), id_(std::move(id)),
+      provider_type_(std::move(provider_type)), listed_tags_(std::move(tags)) {}
+
+Instance::~Instance() {
+    if (handle_)
+        library_->table().instance_release(handle_);
+}
+
+Instance::Instance(Instance &&other) noexcept
+    : library_(std::move(other.library_)), handle_(std::exchange(other.handle_, nullptr)),
+      id_(std::move(other.id_)), provider_type_(std::move(other.provider_type_)),
+      listed_tags_(std::move(other.listed_tags_)) {}
+
+std::string Instance::address() const {
+    StringOut out;
+    ErrorRecord error;
+    const ch_status status = library_->table().instance_address(handle_, &out.sink, &error.e);
+    REQUIRE_MESSAGE(status == CH_OK, error.e.message);
+    return out.value;
+}
+
+std::string Instance::remote_user() const {
+    StringOut out;
+    ErrorRecord error;
+    const ch_status status = library_->table().instance_remote_user(handle_, &out.sink, &error.e);
+    REQUIRE_MESSAGE(status == CH_OK, error.e.message);
+    return out.value;
+}
+
+Tags Instance::tags() const {
+    TagsOut out;
+    ErrorRecord error;
+    const ch_status status = library_->table().instance_tags(handle_, &out.sink, &error.e);
+    REQUIRE_MESSAGE(status == CH_OK, error.e.message);
+    return out.tags;
+}
+
+Outcome Instance::set_tags(const Tags &tags) const {
+    TagsArg arg(tags);
+    ErrorRecord error;
+    return error.outcome(library_->table().instance_set_tags(handle_, arg.get(), &error.e));
+}
+
+Outcome Instance::verify_host_key(const std::string &key) const {
+    ErrorRecord error;
+    return error.outcome(
+        library_->table().instance_verify_host_key(handle_, to_ch(key), nullptr, &error.e));
+}
+
+Outcome Instance::destroy() const {
+    ErrorRecord error;
+    return error.outcome(library_->table().instance_destroy(handle_, &error.e));
+}
+
+std::string Instance::wait_for_address(std::chrono::seconds timeout) const {
+    std::string address;
+    const bool booted = eventually(
+        [&] {
+            address = this->address();
+            return !address.empty();
+        },
+        timeout);
+    REQUIRE_MESSAGE(booted, "instance " << id_ << " published no address in time");
+    return address;
+}
+
+// ---- InstanceSet ------------------------------------------------------------
+
+InstanceSet::InstanceSet(std::shared_ptr<cloudhost::DriverLibrary> library,
+                         const std::string &config, const std::string &instance_set_id)
+    : library_(std::move(library)) {
+    const ch_instance_set_args args{sizeof(ch_instance_set_args), to_ch(config),
+                                    to_ch(instance_set_id), ch_tags{nullptr, 0}, &test_logger};
+    ErrorRecord error;
+    const ch_status status = library_->table().instance_set_new(&args, &set_, &error.e);
+    REQUIRE_MESSAGE(status == CH_OK, error.e.message);
+}
+
+InstanceSet::~InstanceSet() {
+    library_->table().instance_set_stop(set_);
+    library_->table().instance_set_free(set_);
+}
+
+Outcome InstanceSet::try_open(const std::shared_ptr<cloudhost::DriverLibrary> &library,
+                              const std::string &config) {
+    const std::string id = "zzzzz-zzzzz-loopbacktests00";
+    const ch_instance_set_args args{sizeof(ch_instance_set_args), to_ch(config), to_ch(id),
+                                    ch_tags{nullptr, 0}, &test_logger};
+    ch_instance_set *set = nullptr;
+    ErrorRecord error;
+    const ch_status status = library->table().instance_set_new(&args, &set, &error.e);
+    if (status == CH_OK) {
+        library->table().instance_set_stop(set);
+        library->table().instance_set_free(set);
+    }
+    return error.outcome(status);
+}
+
+Outcome InstanceSet::create(const CreateRequest &request, std::optional<Instance> &created) const {
+    ch_instance_type type{};
+    type.struct_size = sizeof type;
+    type.name = to_ch(request.type_name);
+    type.provider_type = to_ch(request.provider_type);
+    type.vcpus = 1;
+    type.price = 1.0;
+    TagsArg tags(request.tags);
+    const ch_create_args args{sizeof(ch_create_args),      &type,
+                              to_ch(request.image_id),     tags.get(),
+                              to_ch(request.init_command), to_ch(request.public_key)};
+    InstancesOut out{library_, {}};
+    ErrorRecord error;
+    const ch_status status = library_->table().create(set_, &args, &out.sink, &error.e);
+    if (status == CH_OK) {
+        REQUIRE(out.instances.size() == 1);
+        created.emplace(std::move(out.instances.front()));
+    }
+    return error.outcome(status);
+}
+
+Instance InstanceSet::create_ok(const CreateRequest &request) const {
+    std::optional<Instance> created;
+    const Outcome outcome = create(request, created);
+    REQUIRE_MESSAGE(outcome.ok(), outcome.message);
+    return std::move(*created);
+}
+
+std::vector<Instance> InstanceSet::instances(const Tags &filter) const {
+    TagsArg arg(filter);
+    InstancesOut out{library_, {}};
+    ErrorRecord error;
+    const ch_status status = library_->table().instances(set_, arg.get(), &out.sink, &error.e);
+    REQUIRE_MESSAGE(status == CH_OK, error.e.message);
+    return std::move(out.instances);
+}
+
+// ---- processes and files ----------------------------------------------------
+
+namespace {
+
+struct ProcStat {
+    char state = '?';
+    pid_t session = -1;
+};
+
+std::optional<ProcStat> proc_stat(pid_t pid) {
+    std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    if (!file.good() && text.empty())
+        return std::nullopt;
+    if (close == std::string::npos)
+        return std::nullopt;
+    std::istringstream fields(text.substr(close + 1));
+    ProcStat stat;
+    pid_t ppid = 0, pgrp = 0;
+    fields >> stat.state >> ppid >> pgrp >> stat.session;
+    if (!fields)
+        return std::nullopt;
+    return stat;
+}
+
+} // namespace
+
+bool process_alive(pid_t pid) {
+    const auto stat = proc_stat(pid);
+    return stat && stat->state != 'Z';
+}
+
+std::optional<pid_t> server_pid(const fs::path &instance_dir) {
+    std::ifstream file(instance_dir / "server.pid");
+    long pid = 0;
+    if (!(file >> pid) || pid <= 0)
+        return std::nullopt;
+    return static_cast<pid_t>(pid);
+}
+
+std::vector<pid_t> session_members(pid_t session) {
+    std::vector<pid_t> members;
+    for (const auto &entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        const pid_t pid = static_cast<pid_t>(std::stol(name));
+        const auto stat = proc_stat(pid);
+        if (stat && stat->session == session && stat->state != 'Z')
+            members.push_back(pid);
+    }
+    return members;
+}
+
+std::vector<std::string> state_dir_entries(const fs::path &state_dir) {
+    std::vector<std::string> names;
+    for (const auto &entry : fs::directory_iterator(state_dir)) {
+        const std::string name = entry.path().filename().string();
+        if (name != ".lock") // the Create lock file stays by design
+            names.push_back(name);
+    }
+    return names;
+}
+
+} // namespace loopback_test
