@@ -18,6 +18,7 @@ int main(int argc, char **argv) {
     CLI::App app{"cloudhost: a host for cloud VM drivers shipped as shared objects", "cloudhost"};
     app.set_version_flag("--version", CLOUDHOST_VERSION);
     app.require_subcommand(1);
+    app.fallthrough(); // global options may also follow the command
     GlobalOptions options;
     app.add_option("--config", options.config_file, "JSON config file (default: embedded)");
     app.add_option("--driver-dir", options.driver_dirs,

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 
 using namespace cloudhost::test;
@@ -254,4 +255,58 @@ TEST_CASE("cloudtest refuses pre-existing instances unless told to destroy them"
     INFO(passed.out << passed.err);
     CHECK(passed.status == 0);
     CHECK(cli.instances_on_disk() == 0);
+}
+
+TEST_CASE("drivers --json gives every bad file its own reason and still lists the good ones") {
+    Cli cli;
+    const fs::path bad = cli.dir() / "drivers";
+    const fs::path fixtures = fs::path(build_root()) / "tests/catalog/fixtures";
+    fs::create_directories(bad);
+    std::ofstream(bad / "empty.so").flush();
+    std::ofstream(bad / "text.so") << "this is not a shared object\n";
+    for (const char *name : {"fixture-1.0.0.so", "fixture-1.1.0.so", "no-metadata.so", "abi-99.so",
+                             "missing-dep.so"})
+        fs::copy_file(fixtures / name, bad / name);
+    fs::copy_file(fixtures / "fixture-1.1.0.so", bad / "z-duplicate.so");
+    {
+        // Truncated: the first 100 bytes of a good driver.
+        std::ifstream in(fixtures / "fixture-1.0.0.so", std::ios::binary);
+        std::string head(100, '\0');
+        in.read(head.data(), 100);
+        std::ofstream(bad / "truncated.so", std::ios::binary) << head;
+        // Another architecture: a good driver with e_machine = EM_AARCH64.
+        in.seekg(0);
+        std::string whole((std::istreambuf_iterator<char>(in)), {});
+        whole[18] = static_cast<char>(183);
+        whole[19] = 0;
+        std::ofstream(bad / "aarch64.so", std::ios::binary) << whole;
+    }
+
+    auto r = cli.run({"drivers", "--json", "--driver-dir", bad.string()});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    auto d = parse(r.out);
+    std::map<std::string, std::pair<std::string, std::string>> verdicts; // file → status, reason
+    for (const auto &f : d["drivers"].GetArray())
+        verdicts[fs::path(f["path"].GetString()).filename().string()] = {
+            f["status"].GetString(), f["reason"].GetString()};
+    auto reason = [&](const std::string &file) {
+        REQUIRE(verdicts.count(file) == 1);
+        CHECK(verdicts[file].first == "rejected");
+        return verdicts[file].second;
+    };
+    CHECK(verdicts.size() == 10);
+    CHECK(verdicts["fixture-1.0.0.so"].first == "ok");
+    CHECK(verdicts["fixture-1.1.0.so"].first == "ok");
+    std::set<std::string> reasons;
+    for (const char *file : {"empty.so", "text.so", "truncated.so", "aarch64.so", "no-metadata.so",
+                             "abi-99.so", "missing-dep.so", "z-duplicate.so"}) {
+        std::string why = reason(file);
+        CHECK_MESSAGE(!why.empty(), file);
+        reasons.insert(why);
+    }
+    CHECK(reasons.size() == 8); // each its own reason
+    CHECK(reason("aarch64.so").find("AArch64") != std::string::npos);
+    CHECK(reason("missing-dep.so").find("missing dependency") != std::string::npos);
+    CHECK(reason("z-duplicate.so").find("duplicate") != std::string::npos);
+    CHECK(reason("abi-99.so").find("99") != std::string::npos);
 }

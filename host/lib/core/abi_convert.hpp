@@ -76,16 +76,17 @@ struct ErrorRecord {
 
 // Sinks that copy what the driver hands back (rule 2). Callbacks are
 // noexcept: an exception must never unwind through driver frames.
+// Writes into the caller's string, so a wrapper can return it without a
+// move (NRVO): the cheapest Instance calls are measured against a virtual call.
 struct StringResult {
-    std::string value;
-    bool received = false;
+    std::string &value;
     bool failed = false;
+    explicit StringResult(std::string &target) noexcept : value(target) {}
     ch_string_sink sink() noexcept { return {this, &put}; }
     static void put(void *ctx, ch_str s) noexcept {
         auto *self = static_cast<StringResult *>(ctx);
         try {
-            self->value.assign(to_view(s));
-            self->received = true;
+            self->value.assign(s.data, s.len);
         } catch (...) {
             self->failed = true;
         }

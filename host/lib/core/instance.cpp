@@ -26,13 +26,14 @@ const InstanceCore &checked(const std::shared_ptr<InstanceCore> &core) {
 // Calls a driver function that answers one string.
 template <class Fn>
 std::string call_for_string(const InstanceCore &core, Fn fn, std::string_view operation) {
-    detail::StringResult result;
+    std::string value;
+    detail::StringResult result(value);
     const ch_string_sink sink = result.sink();
     detail::ErrorRecord error;
     detail::check(fn(core.handle, &sink, error.get()), error.c, operation);
     if (result.failed)
         throw DriverError(std::string(operation) + ": out of memory while copying the result");
-    return std::move(result.value);
+    return value;
 }
 
 [[noreturn]] void not_provided(std::string_view operation) {

@@ -174,7 +174,8 @@ std::string InstanceSet::instance_quota_group(const InstanceType &type) {
     if (!binding->table().instance_quota_group)
         return {};
     const detail::InstanceTypeView c_type(type);
-    detail::StringResult result;
+    std::string group;
+    detail::StringResult result(group);
     const ch_string_sink sink = result.sink();
     detail::ErrorRecord error;
     detail::check(
@@ -182,7 +183,7 @@ std::string InstanceSet::instance_quota_group(const InstanceType &type) {
         error.c, "instance_quota_group");
     if (result.failed)
         throw DriverError("instance_quota_group: out of memory while copying the result");
-    return std::move(result.value);
+    return group;
 }
 
 void InstanceSet::stop() {
