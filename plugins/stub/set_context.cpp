@@ -2,12 +2,10 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace cloudhost::stub {
 namespace {
-
-// Trivially destructible, so no TLS destructor is registered (unload safety).
-thread_local std::size_t pending_handover_tags = 0;
 
 [[noreturn]] void throw_foreign_exception(Op op) {
     // Deliberately not sdk::Error: proves the SDK's guard catches anything.
@@ -28,20 +26,10 @@ SetContext::SetContext(StubConfig config_in, sdk::Logger logger_in)
       hold(config.hold_fifo.empty() ? nullptr : std::make_unique<HoldFifo>(config.hold_fifo)),
       faults(config.seed) {}
 
-bool SetContext::enter(Op op) const {
-    if (op == Op::tags && pending_handover_tags > 0) {
-        --pending_handover_tags;
-        return false;
-    }
-    pending_handover_tags = 0; // a hand-over that was cut short
+void SetContext::enter(Op op) const {
     logger.debug("stub call", {{"op", op_name(op)}});
     if (config.throw_in[static_cast<std::size_t>(op)])
         throw_foreign_exception(op);
-    return true;
-}
-
-void SetContext::expect_handover(std::size_t count) noexcept {
-    pending_handover_tags = count;
 }
 
 } // namespace cloudhost::stub

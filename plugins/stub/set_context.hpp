@@ -9,7 +9,6 @@
 #include "stub_config.hpp"
 
 #include <atomic>
-#include <cstddef>
 #include <memory>
 
 namespace cloudhost::stub {
@@ -25,14 +24,8 @@ struct SetContext {
     std::atomic<bool> stopped{false};
 
     // Every driver entry point starts here: logs DEBUG "stub call" op=<op>
-    // and throws if the op is listed in `throw_in`. Returns false (and does
-    // neither) for the tags() calls the SDK makes itself while handing
-    // instances over (see expect_handover), so the log counts host calls only.
-    bool enter(Op op) const;
-
-    // The SDK reads tags() of each of the next `count` instances returned by
-    // create()/instances() on this thread; those reads are not host calls.
-    static void expect_handover(std::size_t count) noexcept;
+    // and throws if the op is listed in `throw_in`.
+    void enter(Op op) const;
 };
 
 } // namespace cloudhost::stub

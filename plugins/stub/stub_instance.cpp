@@ -26,17 +26,17 @@ void StubInstance::throw_if_broken(sdk::Clock::time_point now) const {
 }
 
 sdk::Tags StubInstance::tags() const {
-    const bool host_call = context_->enter(Op::tags);
-    // Listing 100,000 VMs reads every VM's tags: read the clock only when a
-    // time-based knob needs it.
-    const auto &b = vm_->behaviour();
-    const bool needs_clock = b.stale_tags.count() > 0 || (host_call && b.break_after);
-    const auto now = needs_clock ? sdk::Clock::now() : sdk::Clock::time_point{};
-    // The SDK's own read while listing must not fail: a broken VM is still
-    // listed, only the host's Tags() call on it fails.
-    if (host_call)
-        throw_if_broken(now);
+    context_->enter(Op::tags);
+    const auto now = sdk::Clock::now();
+    throw_if_broken(now);
     return *vm_->visible_tags(now);
+}
+
+std::shared_ptr<const sdk::Tags> StubInstance::tags_snapshot() const {
+    // Listing 100,000 VMs takes every VM's snapshot: read the clock only when
+    // stale tags make the answer time-dependent.
+    const bool needs_clock = vm_->behaviour().stale_tags.count() > 0;
+    return vm_->visible_tags(needs_clock ? sdk::Clock::now() : sdk::Clock::time_point{});
 }
 
 void StubInstance::set_tags(const sdk::Tags &tags) {

@@ -20,6 +20,9 @@ class StubInstance final : public sdk::Instance {
     std::string id() const override { return vm_->id(); }
     std::string provider_type() const override { return vm_->provider_type(); }
     sdk::Tags tags() const override;
+    // What the SDK hands over with each listed instance: shared, not copied,
+    // and not a host call (no log, no fault; a broken VM is still listed).
+    std::shared_ptr<const sdk::Tags> tags_snapshot() const override;
     void set_tags(const sdk::Tags &tags) override;
     void destroy() override;
     std::string address() const override;

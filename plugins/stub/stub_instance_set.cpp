@@ -99,7 +99,6 @@ std::shared_ptr<sdk::Instance> StubInstanceSet::create(const sdk::InstanceType &
         std::lock_guard lock(views_mutex_);
         instance = view_of_locked(vm);
     }
-    SetContext::expect_handover(1);
     return instance;
 }
 
@@ -128,7 +127,6 @@ std::vector<std::shared_ptr<sdk::Instance>> StubInstanceSet::instances(const sdk
         }
         forget_destroyed_views_locked(vms);
     }
-    SetContext::expect_handover(result.size());
     return result;
 }
 

@@ -57,6 +57,24 @@ TEST_CASE("stub: an exception that is not an sdk::Error becomes CH_ERR_GENERIC w
     CHECK(list_error.message() == "unknown exception in driver"); // `throw 42;`
 }
 
+TEST_CASE("stub: throw_in tags fails the host's Tags call but not listing") {
+    const ch_driver_v1 &t = stub_table();
+    RawSet set(t, config_for(R"("throw_in": ["tags"])"), nullptr);
+    REQUIRE(set.status() == CH_OK);
+    InstanceCollector out, listed;
+    CallError error;
+    REQUIRE(set.create(small_type, Tags{{"a", "1"}}, out, error) == CH_OK);
+    REQUIRE(set.instances({}, listed, error) == CH_OK);
+    REQUIRE(listed.items.size() == 1);
+    CHECK(listed.items[0].tags == Tags{{"a", "1"}});
+    TagsCollector tags;
+    CallError tags_error;
+    CHECK(t.instance_tags(out.items[0].handle, &tags.sink, &tags_error.e) == CH_ERR_GENERIC);
+    CHECK(tags_error.message() == "stub: thrown runtime_error in tags");
+    release_all(t, listed);
+    release_all(t, out);
+}
+
 TEST_CASE("stub: rate limit errors carry earliest_retry_unix_ns") {
     const ch_driver_v1 &t = stub_table();
     SUBCASE("rate_limit_create_for_ms: retry at set start + value") {

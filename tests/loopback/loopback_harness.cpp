@@ -304,6 +304,22 @@ std::vector<pid_t> session_members(pid_t session) {
     return members;
 }
 
+std::string connection_failures(const fs::path &instance_dir) {
+    const auto server = server_pid(instance_dir);
+    REQUIRE(server.has_value());
+    const bool settled =
+        eventually([&] { return session_members(*server).size() <= 1; }, std::chrono::seconds(30));
+    CHECK_MESSAGE(settled, "connection processes still running after their clients left");
+    std::ifstream log(instance_dir / "server.log");
+    std::string line, failures;
+    while (std::getline(log, line))
+        if (line.find("connection process") != std::string::npos ||
+            line.find("Sanitizer") != std::string::npos ||
+            line.find("runtime error") != std::string::npos)
+            failures += line + "\n";
+    return failures;
+}
+
 std::vector<std::string> state_dir_entries(const fs::path &state_dir) {
     std::vector<std::string> names;
     for (const auto &entry : fs::directory_iterator(state_dir)) {

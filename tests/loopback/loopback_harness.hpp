@@ -105,6 +105,11 @@ std::vector<pid_t> session_members(pid_t session);
 // Instance directories ("lo-*") and leftovers (anything) in a state dir.
 std::vector<std::string> state_dir_entries(const std::filesystem::path &state_dir);
 
+// Once every client has disconnected: waits until only the server is left
+// in its session, then returns the log lines that report a connection
+// process that crashed or failed (empty when all went well).
+std::string connection_failures(const std::filesystem::path &instance_dir);
+
 // Polls `condition` every 20 ms up to `timeout`.
 template <class Condition> bool eventually(Condition condition, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;

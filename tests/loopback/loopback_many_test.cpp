@@ -66,6 +66,7 @@ TEST_CASE("20 instances boot, run a command each concurrently and leave nothing 
         CAPTURE(i);
         CHECK(host_key_verdicts[i] == "ok");
         CHECK(answers[i] == (state_dir / instances[i].id()).string());
+        CHECK(connection_failures(state_dir / instances[i].id()) == "");
     }
 
     {

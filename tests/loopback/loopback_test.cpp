@@ -74,7 +74,8 @@ TEST_CASE("an instance boots, proves its host key and runs commands over SSH") {
 
     const std::string address = instance.wait_for_address();
     CHECK(address.starts_with("127.0.0.1:"));
-    SshTestClient client(address);
+    auto connection = std::make_unique<SshTestClient>(address);
+    SshTestClient &client = *connection;
 
     SUBCASE("the host key the client sees verifies, another one does not") {
         const Outcome good = instance.verify_host_key(client.host_key());
@@ -132,6 +133,8 @@ TEST_CASE("an instance boots, proves its host key and runs commands over SSH") {
         CHECK(client.run("true").exit_status == 0); // the connection is still fine
     }
 
+    connection.reset();
+    CHECK(connection_failures(f.state_dir / instance.id()) == "");
     CHECK(instance.destroy().ok());
 }
 
@@ -139,7 +142,7 @@ TEST_CASE("commands on one connection run concurrently and die with their channe
     Fixture f;
     InstanceSet set(f.driver, config_json(f.state_dir));
     const Instance instance = set.create_ok(f.request());
-    const auto client = logged_in_client(instance, f.key);
+    auto client = logged_in_client(instance, f.key);
 
     SUBCASE("a waiting command does not block a later one on the same connection") {
         auto waiter = client->start(
@@ -162,6 +165,18 @@ TEST_CASE("commands on one connection run concurrently and die with their channe
         CHECK(client->run("echo still here").out == "still here\n");
     }
 
+    SUBCASE("a client that disconnects under a running command takes the command with it") {
+        auto sleeper = client->start("echo $$ > sleeper.pid; exec sleep 302");
+        const fs::path pid_file = f.state_dir / instance.id() / "sleeper.pid";
+        REQUIRE(eventually([&] { return !read_text(pid_file).empty(); }, std::chrono::seconds(30)));
+        const pid_t pid = static_cast<pid_t>(std::stol(read_text(pid_file)));
+        sleeper.leave_open();
+        client.reset();
+        CHECK(eventually([&] { return !process_alive(pid); }, std::chrono::seconds(30)));
+    }
+
+    client.reset();
+    CHECK(connection_failures(f.state_dir / instance.id()) == "");
     CHECK(instance.destroy().ok());
 }
 

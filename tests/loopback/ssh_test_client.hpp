@@ -68,6 +68,9 @@ class SshTestClient {
         // Closes the channel without waiting, as a client whose timeout
         // expired does.
         void abandon();
+        // Leaves the channel open: disconnecting the client then drops the
+        // connection under a running command.
+        void leave_open() { channel_ = nullptr; }
 
       private:
         friend class SshTestClient;

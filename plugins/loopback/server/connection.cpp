@@ -104,6 +104,8 @@ class Connection {
     void send_exit_and_close(CommandChannel &channel);
     void release(CommandChannel &channel);
     void kill_command(CommandChannel &channel);
+    // Kills what still runs and frees every channel (before ssh_disconnect).
+    void release_all_channels();
     void reap_children();
     void close_fd(int &fd, bool &registered);
 
@@ -127,10 +129,7 @@ Connection::Connection(ssh_session session, ssh_key authorized_key)
 }
 
 Connection::~Connection() {
-    for (auto &channel : channels_)
-        kill_command(*channel);
-    while (!channels_.empty())
-        release(*channels_.front());
+    release_all_channels();
     if (event_) {
         if (signal_fd_ >= 0)
             ssh_event_remove_fd(event_, signal_fd_);
@@ -174,7 +173,16 @@ void Connection::run() {
         update_channels();
     }
     log_line("connection closed");
+    // ssh_disconnect frees the session's channels: ours go first.
+    release_all_channels();
     ssh_disconnect(session_);
+}
+
+void Connection::release_all_channels() {
+    for (auto &channel : channels_)
+        kill_command(*channel);
+    while (!channels_.empty())
+        release(*channels_.front());
 }
 
 int Connection::on_auth_pubkey(ssh_session, const char *user, ssh_key key, char state, void *self) {

@@ -42,6 +42,11 @@ void reap(std::set<pid_t> &connections) {
         if (pid <= 0)
             return;
         connections.erase(pid);
+        // Stop signals are ours; anything else is a bug worth seeing.
+        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGKILL)
+            log_line("connection process {} died of signal {}", pid, WTERMSIG(status));
+        else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+            log_line("connection process {} exited with status {}", pid, WEXITSTATUS(status));
     }
 }
 

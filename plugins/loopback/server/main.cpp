@@ -7,6 +7,10 @@
 // ephemeral port, publish "127.0.0.1:PORT" in ./address, then serve until
 // SIGTERM. Every command runs as `/bin/sh -c CMD` in INSTANCE_DIR (not
 // through the user's login shell, whose start-up files may be slow).
+// Authentication: public key only, only ./authorized_key; the user name is
+// not checked (commands always run as the user the server runs as). Stdin a
+// command does not read yet is buffered in the server; stdout and stderr
+// follow the client's window.
 // --daemonize: fork, write the child's pid to ./server.pid, and exit once
 // that is done, so the launcher knows the pid when it has reaped us.
 #include "host_key.hpp"
