@@ -2,7 +2,8 @@
 
 #include <doctest/doctest.h>
 
-#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -259,11 +260,19 @@ struct ProcStat {
 };
 
 std::optional<ProcStat> proc_stat(pid_t pid) {
-    std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    if (!file.good() && text.empty())
+    // Plain read(): the process may exit while we read (ESRCH), which
+    // std::ifstream reports by throwing.
+    const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return std::nullopt;
+    char buffer[1024];
+    const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (n <= 0)
+        return std::nullopt;
+    const std::string text(buffer, static_cast<size_t>(n));
+    const auto close = text.rfind(')');
     if (close == std::string::npos)
         return std::nullopt;
     std::istringstream fields(text.substr(close + 1));
