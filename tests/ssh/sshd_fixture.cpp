@@ -240,11 +240,26 @@ void SshdServer::kill_connections() {
     if (pid_ <= 0) {
         return;
     }
-    for (pid_t child : descendants(pid_)) {
-        ::kill(child, SIGKILL);
+    // Only sshd's own processes: killing them drops the TCP connections.
+    // The users' commands are left to end on their own (their pipes close);
+    // killing a shell in its start-up files could leave a lock behind (root's
+    // pyenv rehash lock, for one).
+    auto sshd_processes = [this] {
+        std::vector<pid_t> found;
+        for (pid_t process : descendants(pid_)) {
+            std::ifstream comm("/proc/" + std::to_string(process) + "/comm");
+            std::string name;
+            if (std::getline(comm, name) && name == "sshd") {
+                found.push_back(process);
+            }
+        }
+        return found;
+    };
+    for (pid_t process : sshd_processes()) {
+        ::kill(process, SIGKILL);
     }
     // Wait (bounded) until the listener has reaped them.
-    for (int i = 0; i < 100 && !descendants(pid_).empty(); ++i) {
+    for (int i = 0; i < 100 && !sshd_processes().empty(); ++i) {
         std::this_thread::sleep_for(20ms);
     }
 }

@@ -40,11 +40,11 @@ class SshdServer {
     // The server's current host key, "ssh-ed25519 AAAA...".
     std::string host_public_key() const;
 
-    // Stops the listener and every per-connection process, so clients see
+    // Stops the listener and every per-connection sshd process, so clients see
     // their connections drop; then starts again on the same port, with a
     // new host key if asked.
     void restart(bool new_host_key);
-    // Kills the per-connection processes only; the listener stays up.
+    // Kills the per-connection sshd processes only; the listener stays up.
     void kill_connections();
 
   private:

@@ -32,16 +32,6 @@ struct ChannelCloser {
 };
 using ChannelHandle = std::unique_ptr<ssh_channel_struct, ChannelCloser>;
 
-// Takes what has arrived without waiting. Asks for a full chunk (not just
-// the bytes available, as ssh_channel_read_nonblocking does): libssh 0.10
-// re-opens the local window only when it is smaller than the read size, so
-// small reads can leave the server with a closed window and stall the
-// command.
-int read_available(ssh_channel channel, char *buffer, int is_stderr) {
-    int n = ssh_channel_read_timeout(channel, buffer, io_chunk, is_stderr, 0);
-    return n == SSH_EOF ? 0 : n;
-}
-
 template <typename T> void set_option(ssh_session session, ssh_options_e option, const T *value) {
     if (ssh_options_set(session, option, value) != SSH_OK) {
         throw SshError(std::string("cannot set SSH option: ") + ssh_get_error(session));
@@ -179,7 +169,7 @@ CommandOutput SshConnection::run(const Environment &env, std::string_view comman
             }
         }
         for (int is_stderr = 0; is_stderr <= 1; ++is_stderr) {
-            int n = read_available(channel.get(), buffer.data(), is_stderr);
+            int n = ssh_channel_read_nonblocking(channel.get(), buffer.data(), io_chunk, is_stderr);
             if (n == SSH_ERROR) {
                 throw SshError("connection to " + description_ +
                                " failed while the command ran: " + error_text());
