@@ -38,7 +38,7 @@ std::set<std::string> exported_symbols(const std::filesystem::path &so) {
 } // namespace
 
 TEST_CASE("shipped drivers export exactly the two ABI symbols and nothing UNIQUE") {
-    for (const char *driver : {"stub", "example"}) {
+    for (const char *driver : {"stub", "example", "loopback"}) {
         CAPTURE(driver);
         const auto so = built_driver(driver);
         REQUIRE(std::filesystem::exists(so));
