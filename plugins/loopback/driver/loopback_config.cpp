@@ -31,11 +31,13 @@ std::filesystem::path home_directory() {
                              ": no \"state_dir\" given and no home directory to default to");
 }
 
+// Same order as the host's state directory (XDG first, so that one
+// XDG_STATE_HOME isolates a whole cloudhost setup, root's included).
 fs::path default_state_dir() {
-    if (geteuid() == 0)
-        return "/var/lib/cloudhost/loopback";
     if (const char *state = std::getenv("XDG_STATE_HOME"); state && *state == '/')
         return fs::path(state) / "cloudhost" / "loopback";
+    if (geteuid() == 0)
+        return "/var/lib/cloudhost/loopback";
     return home_directory() / ".local" / "state" / "cloudhost" / "loopback";
 }
 
