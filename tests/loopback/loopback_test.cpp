@@ -422,9 +422,17 @@ TEST_CASE("without root, an instance runs commands as that user") {
     REQUIRE(chown(f.temp.path().c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
     REQUIRE(chown(f.state_dir.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
 
+    // The build tree may sit below a directory `nobody` cannot enter (a
+    // clone in a 0700 mktemp dir): give it its own copy of the server.
+    const fs::path server = f.temp.path() / "cloudhost-loopback-server";
+    fs::copy_file(built_server(), server);
+    REQUIRE(chown(server.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
+
     // A child process becomes `nobody` and drives the driver; its exit code
     // says which step failed.
-    const std::string config = config_json(f.state_dir);
+    const std::string config =
+        "{\"state_dir\": \"" + f.state_dir.string() + "\", \"server_path\": \"" +
+        server.string() + "\"}";
     const std::string public_key = f.key.public_line();
     const pid_t child = fork();
     REQUIRE(child >= 0);
