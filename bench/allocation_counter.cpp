@@ -26,12 +26,26 @@ void counted_free(void *p) noexcept {
 } // namespace
 
 namespace cloudhost::bench {
-int64_t live_heap_bytes() { return live_bytes.load(); }
+int64_t live_heap_bytes() {
+    return live_bytes.load();
+}
 } // namespace cloudhost::bench
 
-void *operator new(std::size_t n) { return counted_alloc(n); }
-void *operator new[](std::size_t n) { return counted_alloc(n); }
-void operator delete(void *p) noexcept { counted_free(p); }
-void operator delete[](void *p) noexcept { counted_free(p); }
-void operator delete(void *p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void *p, std::size_t) noexcept { counted_free(p); }
+void *operator new(std::size_t n) {
+    return counted_alloc(n);
+}
+void *operator new[](std::size_t n) {
+    return counted_alloc(n);
+}
+void operator delete(void *p) noexcept {
+    counted_free(p);
+}
+void operator delete[](void *p) noexcept {
+    counted_free(p);
+}
+void operator delete(void *p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void *p, std::size_t) noexcept {
+    counted_free(p);
+}

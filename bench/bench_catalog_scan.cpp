@@ -34,7 +34,8 @@ std::vector<Result> scan_100_drivers() {
     for (int r = 0; r < 5; ++r) {
         auto t0 = SteadyClock::now();
         judged = catalog.scan().size();
-        scan_ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
+        scan_ms.push_back(
+            std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
 
         t0 = SteadyClock::now();
         for (const auto &entry : fs::directory_iterator(dir)) {
@@ -55,7 +56,8 @@ std::vector<Result> scan_100_drivers() {
     r.unit = "ms";
     r.baseline = "dlopen+dlclose of each file";
     r.baseline_value = median(dlopen_ms);
-    r.note = "median of 5; includes SHA-256 and dependency resolution of every file; target < 50 ms";
+    r.note =
+        "median of 5; includes SHA-256 and dependency resolution of every file; target < 50 ms";
     return {r};
 }
 

@@ -14,9 +14,7 @@ class TrivialSet : public sdk::InstanceSet {
                                           const std::optional<std::string> &) override {
         return std::make_shared<TrivialInstance>("trivial-" + std::to_string(++serial_));
     }
-    std::vector<std::shared_ptr<sdk::Instance>> instances(const sdk::Tags &) override {
-        return {};
-    }
+    std::vector<std::shared_ptr<sdk::Instance>> instances(const sdk::Tags &) override { return {}; }
 
   private:
     std::atomic<int> serial_{0};

@@ -53,8 +53,8 @@ std::vector<Result> trivial_instance_call() {
     std::filesystem::path path = build_root() + "/bench/bench_driver.so";
     InstanceSetOptions options;
     options.instance_set_id = "zzzzz-zzzzz-zzzzzzzzzzbench";
-    InstanceSet set = InstanceSet::open(DriverLibrary::open(path, read_driver_metadata(path)),
-                                        options);
+    InstanceSet set =
+        InstanceSet::open(DriverLibrary::open(path, read_driver_metadata(path)), options);
     InstanceType type;
     type.name = type.provider_type = "bench";
     Instance inst = set.create(type, "", {}, "", std::nullopt);
@@ -90,8 +90,8 @@ std::vector<Result> list_100k_instances() {
         times.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
         int64_t after = live_heap_bytes();
         if (listed.size() != static_cast<std::size_t>(n))
-            throw std::runtime_error("listed " + std::to_string(listed.size()) + " instances, want " +
-                                     std::to_string(n));
+            throw std::runtime_error("listed " + std::to_string(listed.size()) +
+                                     " instances, want " + std::to_string(n));
         bytes_per_instance = static_cast<double>(after - before) / n;
     }
     Result time;

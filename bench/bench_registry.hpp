@@ -14,9 +14,9 @@ struct Result {
     std::string name;
     double value = 0;
     std::string unit;
-    std::string baseline;                // what the baseline is, "" if none
+    std::string baseline; // what the baseline is, "" if none
     std::optional<double> baseline_value;
-    std::string note;                    // how it was measured (text output only)
+    std::string note; // how it was measured (text output only)
 };
 
 struct Benchmark {

@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <thread>
 
@@ -50,7 +50,8 @@ class LoopbackFixture {
         options.instance_set_id = "zzzzz-zzzzz-zzzzzzbenchssh1";
         options.config_json = "{\"state_dir\":\"" + (dir_ / "state").string() +
                               "\",\"max_instances\":" + std::to_string(max_instances) + "}";
-        set_ = InstanceSet::open(DriverLibrary::open(driver, read_driver_metadata(driver)), options);
+        set_ =
+            InstanceSet::open(DriverLibrary::open(driver, read_driver_metadata(driver)), options);
         type_.name = type_.provider_type = "localhost";
     }
     ~LoopbackFixture() {
@@ -121,12 +122,24 @@ int run(const std::vector<std::string> &argv) {
 // ssh with no user config, our key, no host key checking (the benchmark
 // measures transport; the executor verifies through the driver).
 std::vector<std::string> ssh_command(const LoopbackFixture &f, const HostPort &hp,
-                                     const std::string &user,
-                                     std::vector<std::string> extra) {
-    std::vector<std::string> argv = {"ssh", "-F", "/dev/null", "-i", f.key_file().string(),
-                                     "-p", hp.port, "-o", "IdentitiesOnly=yes", "-o",
-                                     "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                                     "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"};
+                                     const std::string &user, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {"ssh",
+                                     "-F",
+                                     "/dev/null",
+                                     "-i",
+                                     f.key_file().string(),
+                                     "-p",
+                                     hp.port,
+                                     "-o",
+                                     "IdentitiesOnly=yes",
+                                     "-o",
+                                     "BatchMode=yes",
+                                     "-o",
+                                     "StrictHostKeyChecking=no",
+                                     "-o",
+                                     "UserKnownHostsFile=/dev/null",
+                                     "-o",
+                                     "LogLevel=ERROR"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back(user + "@" + hp.host);
     return argv;
@@ -160,8 +173,8 @@ std::vector<Result> sequential_commands() {
         if (run(client) != 0)
             throw std::runtime_error("ssh through ControlMaster failed");
     double openssh = n / seconds_since(t0);
-    auto stop = ssh_command(f, hp, inst.remote_user(),
-                            {"-o", "ControlPath=" + control, "-O", "exit"});
+    auto stop =
+        ssh_command(f, hp, inst.remote_user(), {"-o", "ControlPath=" + control, "-O", "exit"});
     run(stop);
 
     Result r;
@@ -235,15 +248,14 @@ std::vector<Result> boot_probe_50() {
     r.name = "boot_probe_50_parallel";
     r.value = wall;
     r.unit = "s";
-    r.note = "50 creates (" + std::to_string(created) +
-             " s) then parallel probes until all answered";
+    r.note =
+        "50 creates (" + std::to_string(created) + " s) then parallel probes until all answered";
     return {r};
 }
 
 Register seq("ssh_sequential", "sequential commands: executor vs OpenSSH ControlMaster",
              sequential_commands);
-Register first("ssh_first_command", "connect + verify + first command vs plain ssh",
-               first_command);
+Register first("ssh_first_command", "connect + verify + first command vs plain ssh", first_command);
 Register boot("boot_probe_50", "boot probe of 50 loopback instances in parallel", boot_probe_50);
 
 } // namespace

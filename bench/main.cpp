@@ -22,7 +22,9 @@ std::string build_root() {
     return env && *env ? env : CLOUDHOST_BUILD_ROOT_DEFAULT;
 }
 
-double median(std::vector<double> samples) { return percentile(std::move(samples), 0.5); }
+double median(std::vector<double> samples) {
+    return percentile(std::move(samples), 0.5);
+}
 
 double percentile(std::vector<double> samples, double p) {
     if (samples.empty())

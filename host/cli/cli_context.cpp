@@ -30,16 +30,15 @@ void CliContext::init_logging() const {
     else if (options_.log_format == "text")
         logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
     else
-        throw UsageError("--log-format: must be text or json, not \"" + options_.log_format +
-                         "\"");
+        throw UsageError("--log-format: must be text or json, not \"" + options_.log_format + "\"");
     spdlog::set_default_logger(logger);
 }
 
 const Config &CliContext::config() {
     if (!config_) {
         try {
-            config_ = options_.config_file.empty() ? default_config()
-                                                   : load_config(options_.config_file);
+            config_ =
+                options_.config_file.empty() ? default_config() : load_config(options_.config_file);
         } catch (const ConfigError &e) {
             throw UsageError(e.what());
         }
@@ -177,8 +176,7 @@ CommandOutput CliContext::run_on(const Instance &instance, const std::string &se
             // The Instance handle reads the address live, so an executor
             // made while the instance booted finds it once it is known.
             auto target = std::make_shared<TagVerifier>(std::make_shared<InstanceTarget>(instance),
-                                                        secret,
-                                                        c.effective_instance_secret_path());
+                                                        secret, c.effective_instance_secret_path());
             slot = std::make_shared<SshExecutor>(std::move(target), ssh_key(), options);
         }
         executor = slot;

@@ -29,9 +29,9 @@ int main(int argc, char **argv) {
     // The context reads `options` lazily, once parsing has filled them.
     CliContext context(options);
     const Command commands[] = {
-        add_drivers_command(app, context), add_create_command(app, context),
-        add_list_command(app, context),    add_tag_command(app, context),
-        add_destroy_command(app, context), add_exec_command(app, context),
+        add_drivers_command(app, context),   add_create_command(app, context),
+        add_list_command(app, context),      add_tag_command(app, context),
+        add_destroy_command(app, context),   add_exec_command(app, context),
         add_cloudtest_command(app, context),
     };
     try {

@@ -183,7 +183,8 @@ TEST_CASE("an instance created by one process is listed, used and destroyed by o
     REQUIRE(cli.run({"--config", config, "tag", id, "stage=prod"}).status == 0);
     auto by_tag = parse(cli.run({"--config", config, "list", "--tag", "stage=prod", "--json"}).out);
     CHECK(by_tag["instances"].Size() == 1);
-    auto other_tag = parse(cli.run({"--config", config, "list", "--tag", "stage=dev", "--json"}).out);
+    auto other_tag =
+        parse(cli.run({"--config", config, "list", "--tag", "stage=dev", "--json"}).out);
     CHECK(other_tag["instances"].Size() == 0);
 
     auto destroyed = cli.run({"--config", config, "destroy", id});
@@ -223,13 +224,12 @@ TEST_CASE("cloudtest passes on loopback through the tag verifier") {
 
 TEST_CASE("cloudtest fails at the boot probe when the driver skips the InitCommand") {
     Cli cli;
-    auto r = cli.run(
-        {"--config",
-         cli.config(cli.loopback_params(
-                        ", \"verify_host_key\": false, \"skip_init_command\": true"),
-                    "{\"boot\": \"3s\", \"probe_interval\": \"200ms\", "
-                    "\"sync_interval\": \"100ms\", \"destroy\": \"30s\"}"),
-         "cloudtest", "--json"});
+    auto r = cli.run({"--config",
+                      cli.config(cli.loopback_params(
+                                     ", \"verify_host_key\": false, \"skip_init_command\": true"),
+                                 "{\"boot\": \"3s\", \"probe_interval\": \"200ms\", "
+                                 "\"sync_interval\": \"100ms\", \"destroy\": \"30s\"}"),
+                      "cloudtest", "--json"});
     INFO(r.out << r.err);
     CHECK(r.status == 1);
     auto report = parse(r.out);
@@ -264,8 +264,8 @@ TEST_CASE("drivers --json gives every bad file its own reason and still lists th
     fs::create_directories(bad);
     std::ofstream(bad / "empty.so").flush();
     std::ofstream(bad / "text.so") << "this is not a shared object\n";
-    for (const char *name : {"fixture-1.0.0.so", "fixture-1.1.0.so", "no-metadata.so", "abi-99.so",
-                             "missing-dep.so"})
+    for (const char *name :
+         {"fixture-1.0.0.so", "fixture-1.1.0.so", "no-metadata.so", "abi-99.so", "missing-dep.so"})
         fs::copy_file(fixtures / name, bad / name);
     fs::copy_file(fixtures / "fixture-1.1.0.so", bad / "z-duplicate.so");
     {
@@ -287,8 +287,8 @@ TEST_CASE("drivers --json gives every bad file its own reason and still lists th
     auto d = parse(r.out);
     std::map<std::string, std::pair<std::string, std::string>> verdicts; // file → status, reason
     for (const auto &f : d["drivers"].GetArray())
-        verdicts[fs::path(f["path"].GetString()).filename().string()] = {
-            f["status"].GetString(), f["reason"].GetString()};
+        verdicts[fs::path(f["path"].GetString()).filename().string()] = {f["status"].GetString(),
+                                                                         f["reason"].GetString()};
     auto reason = [&](const std::string &file) {
         REQUIRE(verdicts.count(file) == 1);
         CHECK(verdicts[file].first == "rejected");

@@ -72,8 +72,9 @@ TEST_CASE("syntax errors give line and column") {
     CHECK(error_of("{\n  \"driver\": \"stub\",\n}") ==
           "test.json:3:1: invalid JSON: Missing a name for object member.");
     CHECK(error_of("") == "test.json:1:1: invalid JSON: The document is empty.");
-    CHECK(error_of("{\"driver\": \"a\", \"driver\": \"b\"}").find("test.json:1:17: invalid JSON: "
-                                                             "duplicate key \"driver\"") == 0);
+    CHECK(error_of("{\"driver\": \"a\", \"driver\": \"b\"}")
+              .find("test.json:1:17: invalid JSON: "
+                    "duplicate key \"driver\"") == 0);
 }
 
 TEST_CASE("unknown keys and wrong types name the key and its position") {
@@ -81,12 +82,13 @@ TEST_CASE("unknown keys and wrong types name the key and its position") {
           0);
     CHECK(error_of("{\"ssh_port\": true}") ==
           "test.json:1:14: \"ssh_port\" must be a port number 1-65535 or a service name");
-    CHECK(error_of("{\"timeouts\": {\"boot\": \"soon\"}}").find("test.json:1:23: \"timeouts.boot\": "
-                                                               "bad duration \"soon\"") == 0);
+    CHECK(error_of("{\"timeouts\": {\"boot\": \"soon\"}}")
+              .find("test.json:1:23: \"timeouts.boot\": "
+                    "bad duration \"soon\"") == 0);
     CHECK(error_of("{\"instance_types\": {\"a\": {\"vcpus\": -1}}}") ==
           "test.json:1:36: \"instance_types.a.vcpus\" must be an integer between 0 and 1048576");
-    CHECK(error_of("{\"instance_types\": [{\"name\": \"a\"}]}").find(
-              "legacy array form is not accepted") != std::string::npos);
+    CHECK(error_of("{\"instance_types\": [{\"name\": \"a\"}]}")
+              .find("legacy array form is not accepted") != std::string::npos);
     CHECK(error_of("{\"resource_tags\": {\"a\": 1}}") ==
           "test.json:1:25: \"resource_tags.a\" must be a string, not a number");
     CHECK(error_of("{\"driver\": \"../evil\"}").find("\"driver\" must be a driver name") !=

@@ -35,10 +35,10 @@ class Loopback {
         fs::path driver = fs::path(root) / "plugins/loopback/loopback.so";
         InstanceSetOptions options;
         options.instance_set_id = "zzzzz-zzzzz-zzzzzzintegrate";
-        options.config_json = "{\"state_dir\":\"" + state_dir().string() +
-                              "\",\"max_instances\":32" + params + "}";
-        set_ = InstanceSet::open(DriverLibrary::open(driver, read_driver_metadata(driver)),
-                                 options);
+        options.config_json =
+            "{\"state_dir\":\"" + state_dir().string() + "\",\"max_instances\":32" + params + "}";
+        set_ =
+            InstanceSet::open(DriverLibrary::open(driver, read_driver_metadata(driver)), options);
         type_.name = type_.provider_type = "localhost";
     }
 
@@ -106,8 +106,8 @@ TEST_CASE("executor round trip on loopback: stdio, env, exit status, 10 MiB, tim
     Loopback::wait_address(inst);
     auto exec = lo.executor(inst, false);
 
-    CommandOutput out = exec->execute({{"NAME", "world"}}, "cat; echo \"hi $NAME\"; echo err >&2; exit 4",
-                                      "input\n");
+    CommandOutput out = exec->execute({{"NAME", "world"}},
+                                      "cat; echo \"hi $NAME\"; echo err >&2; exit 4", "input\n");
     CHECK(out.stdout_data == "input\nhi world\n");
     CHECK(out.stderr_data == "err\n");
     CHECK(out.exit_status == 4);

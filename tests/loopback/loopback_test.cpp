@@ -430,9 +430,8 @@ TEST_CASE("without root, an instance runs commands as that user") {
 
     // A child process becomes `nobody` and drives the driver; its exit code
     // says which step failed.
-    const std::string config =
-        "{\"state_dir\": \"" + f.state_dir.string() + "\", \"server_path\": \"" +
-        server.string() + "\"}";
+    const std::string config = "{\"state_dir\": \"" + f.state_dir.string() +
+                               "\", \"server_path\": \"" + server.string() + "\"}";
     const std::string public_key = f.key.public_line();
     const pid_t child = fork();
     REQUIRE(child >= 0);

@@ -29,8 +29,10 @@ std::string seconds(double s) {
 }
 
 void print_table(std::ostream &out, const CloudtestReport &report) {
-    out << "\n" << std::left << std::setw(24) << "STEP" << std::setw(7) << "RESULT"
-        << std::setw(10) << "TIME" << "DETAIL\n";
+    out << "\n"
+        << std::left << std::setw(24) << "STEP" << std::setw(7) << "RESULT" << std::setw(10)
+        << "TIME"
+        << "DETAIL\n";
     for (const auto &s : report.steps)
         out << std::setw(24) << s.name << std::setw(7) << (s.ok ? "ok" : "FAIL") << std::setw(10)
             << seconds(s.seconds) << s.detail << "\n";
@@ -87,8 +89,7 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                 progress << "cloudtest: driver " << config.driver << ", instance set "
                          << config.instance_set_id << ", type " << options.instance_type.name
                          << std::endl;
-                CloudtestRunner runner = [&context](const Instance &inst,
-                                                    const std::string &secret,
+                CloudtestRunner runner = [&context](const Instance &inst, const std::string &secret,
                                                     const std::string &command) {
                     return context.run_on(inst, secret, command, {}, {});
                 };

@@ -19,8 +19,7 @@ Command add_destroy_command(CLI::App &app, CliContext &context) {
                     try {
                         inst.destroy();
                     } catch (const std::exception &e) {
-                        std::cerr << "cloudhost: destroy " << inst.id() << ": " << e.what()
-                                  << "\n";
+                        std::cerr << "cloudhost: destroy " << inst.id() << ": " << e.what() << "\n";
                         status = exit_failed;
                     }
                 }

@@ -37,12 +37,13 @@ Command add_list_command(CLI::App &app, CliContext &context) {
                     return int(exit_ok);
                 }
                 std::cout << std::left << std::setw(28) << "ID" << std::setw(14) << "TYPE"
-                          << std::setw(24) << "ADDRESS" << "USER\n";
+                          << std::setw(24) << "ADDRESS"
+                          << "USER\n";
                 for (const auto &inst : instances) {
                     std::string address = inst.address();
-                    std::cout << std::setw(28) << inst.id() << std::setw(14)
-                              << inst.provider_type() << std::setw(24)
-                              << (address.empty() ? "-" : address) << inst.remote_user() << "\n";
+                    std::cout << std::setw(28) << inst.id() << std::setw(14) << inst.provider_type()
+                              << std::setw(24) << (address.empty() ? "-" : address)
+                              << inst.remote_user() << "\n";
                 }
                 return int(exit_ok);
             }};

@@ -45,9 +45,8 @@ struct CloudtestReport {
 // the instance's VerifyHostKey, or the instance secret `secret` when that is
 // not implemented). Throws on connection or verification failure; a
 // non-zero exit status is returned, not thrown.
-using CloudtestRunner = std::function<CommandOutput(const Instance &instance,
-                                                    const std::string &secret,
-                                                    const std::string &command)>;
+using CloudtestRunner = std::function<CommandOutput(
+    const Instance &instance, const std::string &secret, const std::string &command)>;
 
 struct CloudtestCallbacks {
     std::function<void(const std::string &step)> step_started;

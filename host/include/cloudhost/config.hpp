@@ -25,21 +25,21 @@ class ConfigError : public std::runtime_error {
 
 struct Timeouts {
     using ms = std::chrono::milliseconds;
-    ms boot{std::chrono::minutes(10)};   // Arvados TimeoutBooting
+    ms boot{std::chrono::minutes(10)}; // Arvados TimeoutBooting
     ms probe_interval{std::chrono::seconds(1)};
     ms sync_interval{std::chrono::seconds(5)};
     ms connect{std::chrono::minutes(1)};
-    ms command{0}; // per exec command; 0 = no limit
+    ms command{0};                       // per exec command; 0 = no limit
     ms destroy{std::chrono::minutes(5)}; // how long cloudtest keeps destroying
 };
 
 struct Config {
     std::string driver = "loopback";
-    std::string driver_version;           // constraint, e.g. ">=1.2 <2"; "" = any
-    std::string driver_parameters = "{}"; // raw JSON text, passed verbatim
+    std::string driver_version;                     // constraint, e.g. ">=1.2 <2"; "" = any
+    std::string driver_parameters = "{}";           // raw JSON text, passed verbatim
     std::vector<std::filesystem::path> driver_dirs; // empty = defaults
     std::string instance_set_id = "zzzzz-zzzzz-zzzzzzcloudhost";
-    Tags resource_tags;                   // SharedResourceTags
+    Tags resource_tags; // SharedResourceTags
     std::string tag_key_prefix = "cloudhost-";
     std::map<std::string, InstanceType> instance_types; // by name
     std::string image_id;

@@ -7,10 +7,10 @@
 namespace cloudhost {
 
 struct DriverInfo {
-    std::string name;        // [a-z0-9_-]+
-    std::string version;     // semantic version "MAJOR.MINOR.PATCH"
+    std::string name;    // [a-z0-9_-]+
+    std::string version; // semantic version "MAJOR.MINOR.PATCH"
     std::string description;
-    uint32_t abi_min = 0;    // ABI versions the driver serves
+    uint32_t abi_min = 0; // ABI versions the driver serves
     uint32_t abi_max = 0;
 };
 

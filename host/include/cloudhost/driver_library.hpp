@@ -20,8 +20,7 @@ class DriverLibrary {
     // itself (not resolved from one of its dependencies), negotiates the ABI
     // version and fetches the function table. Throws LoadError naming the
     // path, the stage and the reason.
-    static std::shared_ptr<DriverLibrary> open(const std::filesystem::path &path,
-                                               DriverInfo info);
+    static std::shared_ptr<DriverLibrary> open(const std::filesystem::path &path, DriverInfo info);
 
     ~DriverLibrary();
     DriverLibrary(const DriverLibrary &) = delete;

@@ -134,8 +134,8 @@ CloudtestReport run_cloudtest(InstanceSet &set, const CloudtestOptions &options,
     step.start("create");
     Instance created;
     try {
-        created = set.create(options.instance_type, options.image_id, tags, init,
-                             options.public_key);
+        created =
+            set.create(options.instance_type, options.image_id, tags, init, options.public_key);
         step.progress("created " + created.id() + " (" + created.provider_type() + ")");
         step.finish(true, created.id());
     } catch (const std::exception &e) {
@@ -182,8 +182,8 @@ CloudtestReport run_cloudtest(InstanceSet &set, const CloudtestOptions &options,
                 break;
             }
         }
-        step.finish(problem.empty(), problem.empty() ? std::to_string(tags.size()) + " tags"
-                                                     : problem);
+        step.finish(problem.empty(),
+                    problem.empty() ? std::to_string(tags.size()) + " tags" : problem);
     } catch (const std::exception &e) {
         step.finish(false, e.what());
     }
@@ -261,8 +261,9 @@ CloudtestReport run_cloudtest(InstanceSet &set, const CloudtestOptions &options,
             break;
         sleep_for(options.timeouts.sync_interval);
     }
-    step.finish(gone, gone ? "gone" : "still listed after the destroy timeout" +
-                                          (destroy_detail.empty() ? "" : "; " + destroy_detail));
+    step.finish(gone, gone ? "gone"
+                           : "still listed after the destroy timeout" +
+                                 (destroy_detail.empty() ? "" : "; " + destroy_detail));
 
     report.ok = true;
     for (const auto &s : report.steps)

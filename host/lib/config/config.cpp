@@ -85,16 +85,16 @@ class ObjectReader {
             if (!v->is_number())
                 wrong_type(key, *v, "a number");
             if (v->real < min || v->real > max)
-                src_.fail(v->begin, quoted(key) + " must be between " + trim(min) + " and " +
-                                        trim(max));
+                src_.fail(v->begin,
+                          quoted(key) + " must be between " + trim(min) + " and " + trim(max));
             out = v->real;
         }
     }
     void unsigned_integer(const std::string &key, uint64_t &out, uint64_t max) {
         if (const JsonNode *v = find(key)) {
             if (v->kind != JsonNode::Kind::unsigned_integer || v->unsigned_integer > max)
-                src_.fail(v->begin, quoted(key) + " must be an integer between 0 and " +
-                                        std::to_string(max));
+                src_.fail(v->begin,
+                          quoted(key) + " must be an integer between 0 and " + std::to_string(max));
             out = v->unsigned_integer;
         }
     }
@@ -148,8 +148,8 @@ class ObjectReader {
             std::vector<std::string> result;
             for (const auto &item : v->items) {
                 if (item.kind != JsonNode::Kind::string)
-                    src_.fail(item.begin, quoted(key) + " items must be strings, not " +
-                                              kind_name(item.kind));
+                    src_.fail(item.begin,
+                              quoted(key) + " items must be strings, not " + kind_name(item.kind));
                 result.push_back(item.string);
             }
             out = std::move(result);
@@ -234,8 +234,8 @@ InstanceType read_instance_type(const Source &src, const std::string &name, cons
         g.byte_size("vram", t.gpu_vram);
         g.finish();
         if (!t.gpu_stack.empty() && t.gpu_stack != "cuda" && t.gpu_stack != "rocm")
-            src.fail(gpu->begin, "\"instance_types." + name +
-                                     ".gpu.stack\" must be \"cuda\" or \"rocm\"");
+            src.fail(gpu->begin,
+                     "\"instance_types." + name + ".gpu.stack\" must be \"cuda\" or \"rocm\"");
     }
     r.finish();
     return t;
@@ -267,8 +267,7 @@ Config parse_config(std::string_view text, const std::string &file_name) {
     c.source = file_name;
     ObjectReader r(src, root, "");
     r.string("driver", c.driver);
-    if (c.driver.empty() ||
-        !std::all_of(c.driver.begin(), c.driver.end(), [](char ch) {
+    if (c.driver.empty() || !std::all_of(c.driver.begin(), c.driver.end(), [](char ch) {
             return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
         }))
         src.fail(r.find("driver")->begin, "\"driver\" must be a driver name ([a-z0-9_-]+)");
@@ -374,8 +373,8 @@ const InstanceType &Config::instance_type(const std::string &name) const {
     std::string names;
     for (const auto &[n, t] : instance_types)
         names += (names.empty() ? "" : ", ") + n;
-    throw ConfigError("unknown instance type \"" + name + "\" (configured: " +
-                      (names.empty() ? "none" : names) + ")");
+    throw ConfigError("unknown instance type \"" + name +
+                      "\" (configured: " + (names.empty() ? "none" : names) + ")");
 }
 
 const InstanceType &Config::cheapest_instance_type() const {

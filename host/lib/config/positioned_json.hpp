@@ -27,11 +27,11 @@ struct JsonNode {
     bool boolean = false;
     int64_t integer = 0; // valid for integer and unsigned_integer that fit
     uint64_t unsigned_integer = 0;
-    double real = 0;     // valid for every number kind
+    double real = 0; // valid for every number kind
     std::string string;
-    std::vector<JsonNode> items;                        // array
+    std::vector<JsonNode> items;                           // array
     std::vector<std::pair<std::string, JsonNode>> members; // object, in text order
-    std::size_t begin = 0;      // byte span of the value in the text
+    std::size_t begin = 0;                                 // byte span of the value in the text
     std::size_t end = 0;
     std::size_t key_offset = 0; // for an object member: where its key starts
 

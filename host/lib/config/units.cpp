@@ -80,12 +80,26 @@ uint64_t parse_byte_size(std::string_view text) {
         throw fail();
     while (!text.empty() && text.front() == ' ')
         text.remove_prefix(1);
-    static const std::pair<std::string_view, double> units[] = {
-        {"", 1},           {"B", 1},          {"KB", 1e3},        {"MB", 1e6},
-        {"GB", 1e9},       {"TB", 1e12},      {"PB", 1e15},       {"KiB", 1024.0},
-        {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-        {"PiB", 1125899906842624.0}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
-        {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}};
+    static const std::pair<std::string_view, double> units[] = {{"", 1},
+                                                                {"B", 1},
+                                                                {"KB", 1e3},
+                                                                {"MB", 1e6},
+                                                                {"GB", 1e9},
+                                                                {"TB", 1e12},
+                                                                {"PB", 1e15},
+                                                                {"KiB", 1024.0},
+                                                                {"MiB", 1048576.0},
+                                                                {"GiB", 1073741824.0},
+                                                                {"TiB", 1099511627776.0},
+                                                                {"PiB", 1125899906842624.0},
+                                                                {"K", 1e3},
+                                                                {"M", 1e6},
+                                                                {"G", 1e9},
+                                                                {"T", 1e12},
+                                                                {"Ki", 1024.0},
+                                                                {"Mi", 1048576.0},
+                                                                {"Gi", 1073741824.0},
+                                                                {"Ti", 1099511627776.0}};
     for (const auto &[suffix, factor] : units) {
         if (text == suffix) {
             double bytes = v * factor;

@@ -31,7 +31,9 @@ bool same_file(const char *a, const std::filesystem::path &b) {
 
 } // namespace
 
-void DriverLibrary::set_keep_loaded(bool keep) noexcept { keep_loaded = keep; }
+void DriverLibrary::set_keep_loaded(bool keep) noexcept {
+    keep_loaded = keep;
+}
 
 std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &path,
                                                    DriverInfo info) {
@@ -75,14 +77,14 @@ std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &
 
     const auto *table = static_cast<const ch_driver_v1 *>(reply.table);
     if (table->struct_size < offsetof(ch_driver_v1, instance_release) + sizeof(void *))
-        throw LoadError(where + "function table too small (" +
-                        std::to_string(table->struct_size) + " bytes)");
+        throw LoadError(where + "function table too small (" + std::to_string(table->struct_size) +
+                        " bytes)");
     // Copy what the driver provides into a zeroed full-size table: slots the
     // driver does not know about read as NULL.
     std::memcpy(&lib->table_, table, std::min<size_t>(table->struct_size, sizeof lib->table_));
     lib->table_.struct_size = sizeof lib->table_;
-    if (!lib->table_.instance_set_new || !lib->table_.instance_set_free ||
-        !lib->table_.create || !lib->table_.instances || !lib->table_.instance_release)
+    if (!lib->table_.instance_set_new || !lib->table_.instance_set_free || !lib->table_.create ||
+        !lib->table_.instances || !lib->table_.instance_release)
         throw LoadError(where + "function table lacks a required function");
     lib->abi_version_ = reply.abi_version;
     return lib;

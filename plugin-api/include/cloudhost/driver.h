@@ -90,7 +90,7 @@ extern "C" {
 
 /* True when a struct filled by the other side is large enough to hold
  * `member`. */
-#define CH_HAS_MEMBER(ptr, type, member)                                       \
+#define CH_HAS_MEMBER(ptr, type, member)                                                           \
     ((ptr)->struct_size >= offsetof(type, member) + sizeof((ptr)->member))
 
 /* ------------------------------------------------------------------------ */
@@ -118,10 +118,15 @@ typedef struct ch_driver_info {
 
 /* Defines the exported metadata object. Use once per driver, at file scope:
  *   CH_DRIVER_DEFINE_INFO("example", "1.0.0", 1, 1, "Example driver");  */
-#define CH_DRIVER_DEFINE_INFO(name_, version_, abi_min_, abi_max_, desc_)     \
-    CH_EXTERN_C CH_DRIVER_EXPORT const ch_driver_info cloudhost_driver_info = {            \
-        CH_DRIVER_INFO_MAGIC, (uint32_t)sizeof(ch_driver_info), (abi_min_),   \
-        (abi_max_), name_, version_, desc_}
+#define CH_DRIVER_DEFINE_INFO(name_, version_, abi_min_, abi_max_, desc_)                          \
+    CH_EXTERN_C CH_DRIVER_EXPORT const ch_driver_info cloudhost_driver_info = {                    \
+        CH_DRIVER_INFO_MAGIC,                                                                      \
+        (uint32_t)sizeof(ch_driver_info),                                                          \
+        (abi_min_),                                                                                \
+        (abi_max_),                                                                                \
+        name_,                                                                                     \
+        version_,                                                                                  \
+        desc_}
 
 /* ------------------------------------------------------------------------ */
 /* Basic types                                                                */
@@ -158,7 +163,7 @@ typedef enum ch_status {
 } ch_status;
 
 /* ch_error.flags */
-#define CH_ERROR_FLAG_QUOTA 0x1u /* also a quota error (with CAPACITY) */
+#define CH_ERROR_FLAG_QUOTA 0x1u                  /* also a quota error (with CAPACITY) */
 #define CH_ERROR_FLAG_CAPACITY_INSTANCE_TYPE 0x2u /* only this type */
 #define CH_ERROR_FLAG_CAPACITY_QUOTA_GROUP 0x4u   /* the type's quota group */
 
@@ -217,8 +222,8 @@ typedef struct ch_logger {
     uint32_t struct_size;
     void *ctx;
     int (*enabled)(void *ctx, int level);
-    void (*log)(void *ctx, int level, ch_str message,
-                const ch_log_field *fields, size_t field_count);
+    void (*log)(void *ctx, int level, ch_str message, const ch_log_field *fields,
+                size_t field_count);
 } ch_logger;
 
 /* Receives one string; the host copies it. */
@@ -264,9 +269,8 @@ typedef struct ch_command_runner {
     uint32_t struct_size;
     void *ctx;
     ch_status (*run)(void *ctx, ch_str command, ch_str stdin_data,
-                     const ch_string_sink *stdout_sink,
-                     const ch_string_sink *stderr_sink, int *exit_status,
-                     ch_error *error);
+                     const ch_string_sink *stdout_sink, const ch_string_sink *stderr_sink,
+                     int *exit_status, ch_error *error);
 } ch_command_runner;
 
 /* ------------------------------------------------------------------------ */
@@ -285,9 +289,9 @@ typedef struct ch_create_args {
     uint32_t struct_size;
     const ch_instance_type *instance_type;
     ch_str image_id;
-    ch_tags tags;         /* initial tags, InstanceSetID tag included */
-    ch_str init_command;  /* shell text to run at boot, may be empty */
-    ch_str public_key;    /* authorized_keys line; len 0 = no key */
+    ch_tags tags;        /* initial tags, InstanceSetID tag included */
+    ch_str init_command; /* shell text to run at boot, may be empty */
+    ch_str public_key;   /* authorized_keys line; len 0 = no key */
 } ch_create_args;
 
 /* ABI version 1 table. Every function may be called concurrently. */
@@ -295,8 +299,8 @@ typedef struct ch_driver_v1 {
     uint32_t struct_size;
 
     /* Driver.InstanceSet(config, id, tags, logger). */
-    ch_status (*instance_set_new)(const ch_instance_set_args *args,
-                                  ch_instance_set **out, ch_error *error);
+    ch_status (*instance_set_new)(const ch_instance_set_args *args, ch_instance_set **out,
+                                  ch_error *error);
     /* InstanceSet.Stop(): end background work; never destroys instances.
      * The host calls it once, then releases instances, then calls free. */
     void (*instance_set_stop)(ch_instance_set *set);
@@ -307,49 +311,39 @@ typedef struct ch_driver_v1 {
                         const ch_instance_sink *out, ch_error *error);
     /* InstanceSet.Instances(filter): out->put once per instance. A driver
      * may ignore the filter; the host filters again. */
-    ch_status (*instances)(ch_instance_set *set, ch_tags filter,
-                           const ch_instance_sink *out, ch_error *error);
+    ch_status (*instances)(ch_instance_set *set, ch_tags filter, const ch_instance_sink *out,
+                           ch_error *error);
     /* InstanceSet.InstanceQuotaGroup: out->put once (empty allowed).
      * NULL slot: the host answers "". */
-    ch_status (*instance_quota_group)(ch_instance_set *set,
-                                      const ch_instance_type *type,
-                                      const ch_string_sink *out,
-                                      ch_error *error);
+    ch_status (*instance_quota_group)(ch_instance_set *set, const ch_instance_type *type,
+                                      const ch_string_sink *out, ch_error *error);
 
     /* Gives back the host's reference to an instance (rule 4). */
     void (*instance_release)(ch_instance *instance);
 
     /* Instance.String(); NULL slot: the host uses the id. */
-    ch_status (*instance_string)(ch_instance *instance,
-                                 const ch_string_sink *out, ch_error *error);
+    ch_status (*instance_string)(ch_instance *instance, const ch_string_sink *out, ch_error *error);
     /* Instance.Tags(): current tags (may lag behind set_tags). */
-    ch_status (*instance_tags)(ch_instance *instance, const ch_tags_sink *out,
-                               ch_error *error);
+    ch_status (*instance_tags)(ch_instance *instance, const ch_tags_sink *out, ch_error *error);
     /* Instance.SetTags(tags): replace the instance's tags. */
-    ch_status (*instance_set_tags)(ch_instance *instance, ch_tags tags,
-                                   ch_error *error);
+    ch_status (*instance_set_tags)(ch_instance *instance, ch_tags tags, ch_error *error);
     /* Instance.Destroy(). */
     ch_status (*instance_destroy)(ch_instance *instance, ch_error *error);
     /* Instance.Address(): "host", "host:port" or "" while booting. */
-    ch_status (*instance_address)(ch_instance *instance,
-                                  const ch_string_sink *out, ch_error *error);
+    ch_status (*instance_address)(ch_instance *instance, const ch_string_sink *out,
+                                  ch_error *error);
     /* Instance.RemoteUser(). */
-    ch_status (*instance_remote_user)(ch_instance *instance,
-                                      const ch_string_sink *out,
+    ch_status (*instance_remote_user)(ch_instance *instance, const ch_string_sink *out,
                                       ch_error *error);
     /* Instance.VerifyHostKey(key, client): CH_OK if `public_key` (OpenSSH
      * "type base64" form) is the instance's host key; CH_ERR_NOT_IMPLEMENTED
      * if the driver has no way to tell (the host then uses the instance
      * secret). `runner` may be NULL. NULL slot = NOT_IMPLEMENTED. */
-    ch_status (*instance_verify_host_key)(ch_instance *instance,
-                                          ch_str public_key,
-                                          const ch_command_runner *runner,
-                                          ch_error *error);
+    ch_status (*instance_verify_host_key)(ch_instance *instance, ch_str public_key,
+                                          const ch_command_runner *runner, ch_error *error);
     /* Instance.PriceHistory(type). NULL slot: no history. */
-    ch_status (*instance_price_history)(ch_instance *instance,
-                                        const ch_instance_type *type,
-                                        const ch_price_sink *out,
-                                        ch_error *error);
+    ch_status (*instance_price_history)(ch_instance *instance, const ch_instance_type *type,
+                                        const ch_price_sink *out, ch_error *error);
 } ch_driver_v1;
 
 /* ------------------------------------------------------------------------ */
@@ -372,13 +366,12 @@ typedef struct ch_entry_reply {
  * when the ranges do not overlap. Must not start threads or touch the
  * network: the host may call it only to inspect the table. The returned
  * table is static and valid while the library is loaded. */
-typedef ch_status (*ch_driver_entry_fn)(const ch_entry_request *request,
-                                        ch_entry_reply *reply);
+typedef ch_status (*ch_driver_entry_fn)(const ch_entry_request *request, ch_entry_reply *reply);
 
 /* Declares the entry function with the right linkage and visibility:
  *   CH_DRIVER_ENTRY(request, reply) { return ch_negotiate(...); }  */
-#define CH_DRIVER_ENTRY(request_, reply_)                                      \
-    CH_EXTERN_C CH_DRIVER_EXPORT ch_status cloudhost_driver_entry(             \
+#define CH_DRIVER_ENTRY(request_, reply_)                                                          \
+    CH_EXTERN_C CH_DRIVER_EXPORT ch_status cloudhost_driver_entry(                                 \
         const ch_entry_request *request_, ch_entry_reply *reply_)
 
 #ifdef __cplusplus

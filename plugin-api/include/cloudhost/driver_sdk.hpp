@@ -69,8 +69,8 @@ struct InstancePrice {
 
 class Error : public std::runtime_error {
   public:
-    explicit Error(const std::string &message,
-                   ch_status status = CH_ERR_GENERIC, uint32_t flags = 0)
+    explicit Error(const std::string &message, ch_status status = CH_ERR_GENERIC,
+                   uint32_t flags = 0)
         : std::runtime_error(message), status_(status), flags_(flags) {}
     ch_status status() const noexcept { return status_; }
     uint32_t flags() const noexcept { return flags_; }
@@ -86,9 +86,7 @@ class RateLimitError : public Error {
   public:
     RateLimitError(const std::string &message, Clock::time_point earliest_retry)
         : Error(message, CH_ERR_RATE_LIMIT), earliest_retry_(earliest_retry) {}
-    Clock::time_point earliest_retry() const noexcept override {
-        return earliest_retry_;
-    }
+    Clock::time_point earliest_retry() const noexcept override { return earliest_retry_; }
 
   private:
     Clock::time_point earliest_retry_;
@@ -97,8 +95,7 @@ class RateLimitError : public Error {
 // The account cannot hold more instances than it has now.
 class QuotaError : public Error {
   public:
-    explicit QuotaError(const std::string &message)
-        : Error(message, CH_ERR_QUOTA) {}
+    explicit QuotaError(const std::string &message) : Error(message, CH_ERR_QUOTA) {}
 };
 
 enum class CapacityScope { all_types, instance_type, quota_group };
@@ -107,14 +104,11 @@ enum class CapacityScope { all_types, instance_type, quota_group };
 // error that is a quota error too (Arvados allows both).
 class CapacityError : public Error {
   public:
-    CapacityError(const std::string &message, CapacityScope scope,
-                  bool also_quota = false)
+    CapacityError(const std::string &message, CapacityScope scope, bool also_quota = false)
         : Error(message, CH_ERR_CAPACITY,
-                (scope == CapacityScope::instance_type
-                     ? CH_ERROR_FLAG_CAPACITY_INSTANCE_TYPE
-                 : scope == CapacityScope::quota_group
-                     ? CH_ERROR_FLAG_CAPACITY_QUOTA_GROUP
-                     : 0u) |
+                (scope == CapacityScope::instance_type ? CH_ERROR_FLAG_CAPACITY_INSTANCE_TYPE
+                 : scope == CapacityScope::quota_group ? CH_ERROR_FLAG_CAPACITY_QUOTA_GROUP
+                                                       : 0u) |
                     (also_quota ? CH_ERROR_FLAG_QUOTA : 0u)) {}
 };
 
@@ -143,8 +137,7 @@ class Logger {
 
     // False for levels the host drops: check before formatting.
     bool enabled(ch_log_level level) const noexcept {
-        return logger_ && logger_->enabled &&
-               logger_->enabled(logger_->ctx, level) != 0;
+        return logger_ && logger_->enabled && logger_->enabled(logger_->ctx, level) != 0;
     }
     void log(ch_log_level level, std::string_view message,
              std::initializer_list<Field> fields = {}) const noexcept {
@@ -155,11 +148,9 @@ class Logger {
         for (const auto &f : fields) {
             if (n == 16)
                 break;
-            buffer[n++] = {{f.first.data(), f.first.size()},
-                           {f.second.data(), f.second.size()}};
+            buffer[n++] = {{f.first.data(), f.first.size()}, {f.second.data(), f.second.size()}};
         }
-        logger_->log(logger_->ctx, level, {message.data(), message.size()},
-                     buffer, n);
+        logger_->log(logger_->ctx, level, {message.data(), message.size()}, buffer, n);
     }
     void debug(std::string_view m, std::initializer_list<Field> f = {}) const noexcept {
         log(CH_LOG_DEBUG, m, f);
@@ -197,8 +188,8 @@ class CommandRunner {
         ch_error error{};
         error.struct_size = sizeof error;
         ch_status status = runner_->run(runner_->ctx, {command.data(), command.size()},
-                                        {stdin_data.data(), stdin_data.size()},
-                                        &out, &err, &result.exit_status, &error);
+                                        {stdin_data.data(), stdin_data.size()}, &out, &err,
+                                        &result.exit_status, &error);
         if (status != CH_OK)
             throw Error(error.message, status, error.flags);
         return result;
@@ -234,8 +225,7 @@ class Instance {
     // Return normally if `public_key` ("ssh-ed25519 AAAA...") is the
     // instance's host key; throw otherwise; throw NotImplementedError when
     // there is no way to tell. `runner` may be null.
-    virtual void verify_host_key(const std::string &public_key,
-                                 const CommandRunner *runner) {
+    virtual void verify_host_key(const std::string &public_key, const CommandRunner *runner) {
         (void)public_key;
         (void)runner;
         throw NotImplementedError();
@@ -249,10 +239,8 @@ class Instance {
 class InstanceSet {
   public:
     virtual ~InstanceSet() = default;
-    virtual std::shared_ptr<Instance> create(const InstanceType &type,
-                                             const std::string &image_id,
-                                             const Tags &tags,
-                                             const std::string &init_command,
+    virtual std::shared_ptr<Instance> create(const InstanceType &type, const std::string &image_id,
+                                             const Tags &tags, const std::string &init_command,
                                              const std::optional<std::string> &public_key) = 0;
     // May ignore the filter (the host filters again).
     virtual std::vector<std::shared_ptr<Instance>> instances(const Tags &filter) = 0;
@@ -277,8 +265,12 @@ using Factory = std::unique_ptr<InstanceSet> (*)(const InstanceSetArgs &);
 
 namespace detail {
 
-inline std::string to_string(ch_str s) { return s.len ? std::string(s.data, s.len) : std::string(); }
-inline ch_str to_ch(std::string_view s) { return {s.data(), s.size()}; }
+inline std::string to_string(ch_str s) {
+    return s.len ? std::string(s.data, s.len) : std::string();
+}
+inline ch_str to_ch(std::string_view s) {
+    return {s.data(), s.size()};
+}
 
 inline Tags to_tags(ch_tags tags) {
     Tags out;
@@ -375,8 +367,8 @@ inline void hand_over(const ch_instance_sink *out, std::shared_ptr<Instance> ins
     // Keep the map alive: `tags` points into its strings.
     const std::shared_ptr<const Tags> tag_map = instance->tags_snapshot();
     const std::vector<ch_tag> tags = to_ch_tags(*tag_map);
-    ch_instance_desc desc{sizeof(ch_instance_desc), to_ch(id), to_ch(provider_type),
-                          {tags.data(), tags.size()}};
+    ch_instance_desc desc{
+        sizeof(ch_instance_desc), to_ch(id), to_ch(provider_type), {tags.data(), tags.size()}};
     // The host owns this reference until instance_release.
     out->put(out->ctx, new ch_instance{std::move(instance)}, &desc);
 }
@@ -409,9 +401,9 @@ template <Factory MakeSet> struct Bridge {
             std::optional<std::string> key;
             if (args->public_key.len)
                 key = to_string(args->public_key);
-            auto instance = set->impl->create(to_instance_type(args->instance_type),
-                                              to_string(args->image_id), to_tags(args->tags),
-                                              to_string(args->init_command), key);
+            auto instance =
+                set->impl->create(to_instance_type(args->instance_type), to_string(args->image_id),
+                                  to_tags(args->tags), to_string(args->init_command), key);
             if (!instance)
                 throw Error("driver create returned no instance");
             hand_over(out, std::move(instance));
@@ -478,11 +470,21 @@ template <Factory MakeSet> struct Bridge {
     }
 
     static constexpr ch_driver_v1 table = {
-        sizeof(ch_driver_v1), &instance_set_new,     &instance_set_stop,
-        &instance_set_free,   &create,               &instances,
-        &instance_quota_group, &instance_release,    &instance_string,
-        &instance_tags,       &instance_set_tags,    &instance_destroy,
-        &instance_address,    &instance_remote_user, &instance_verify_host_key,
+        sizeof(ch_driver_v1),
+        &instance_set_new,
+        &instance_set_stop,
+        &instance_set_free,
+        &create,
+        &instances,
+        &instance_quota_group,
+        &instance_release,
+        &instance_string,
+        &instance_tags,
+        &instance_set_tags,
+        &instance_destroy,
+        &instance_address,
+        &instance_remote_user,
+        &instance_verify_host_key,
         &instance_price_history,
     };
 
@@ -503,11 +505,11 @@ template <Factory MakeSet> struct Bridge {
 // Exports the driver: metadata (read by the host without loading the file)
 // and the entry function. `factory` is a function
 //   std::unique_ptr<cloudhost::sdk::InstanceSet>(const cloudhost::sdk::InstanceSetArgs &)
-#define CLOUDHOST_DRIVER(name, version, description, factory)                          \
-    CH_DRIVER_DEFINE_INFO(name, version, 1u, 1u, description);                          \
-    CH_DRIVER_ENTRY(cloudhost_request_, cloudhost_reply_) {                             \
-        return ::cloudhost::sdk::detail::Bridge<&factory>::entry(cloudhost_request_,    \
-                                                                 cloudhost_reply_);     \
+#define CLOUDHOST_DRIVER(name, version, description, factory)                                      \
+    CH_DRIVER_DEFINE_INFO(name, version, 1u, 1u, description);                                     \
+    CH_DRIVER_ENTRY(cloudhost_request_, cloudhost_reply_) {                                        \
+        return ::cloudhost::sdk::detail::Bridge<&factory>::entry(cloudhost_request_,               \
+                                                                 cloudhost_reply_);                \
     }
 
 #endif // CLOUDHOST_DRIVER_SDK_HPP
