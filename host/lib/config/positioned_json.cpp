@@ -120,7 +120,7 @@ class TreeBuilder {
         Frame &f = stack_.back();
         std::string key(s, len);
         for (const auto &m : f.node.members)
-            if (m.first == key) {
+            if (m.key == key) {
                 duplicate_key_ = key;
                 duplicate_offset_ = string_token_begin(stream_.text, stream_.Tell());
                 return false;
@@ -171,7 +171,7 @@ class TreeBuilder {
             parent.node.items.push_back(std::move(n));
         } else {
             n.key_offset = parent.pending_key_offset;
-            parent.node.members.emplace_back(std::move(parent.pending_key), std::move(n));
+            parent.node.members.push_back({std::move(parent.pending_key), std::move(n)});
         }
         return true;
     }

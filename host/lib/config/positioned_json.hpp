@@ -21,6 +21,8 @@ struct TextPosition {
 // Line and column of byte `offset` in `text`.
 TextPosition position_of(std::string_view text, std::size_t offset);
 
+struct JsonMember;
+
 struct JsonNode {
     enum class Kind { null, boolean, integer, unsigned_integer, real, string, array, object };
     Kind kind = Kind::null;
@@ -29,15 +31,20 @@ struct JsonNode {
     uint64_t unsigned_integer = 0;
     double real = 0; // valid for every number kind
     std::string string;
-    std::vector<JsonNode> items;                           // array
-    std::vector<std::pair<std::string, JsonNode>> members; // object, in text order
-    std::size_t begin = 0;                                 // byte span of the value in the text
+    std::vector<JsonNode> items;     // array
+    std::vector<JsonMember> members; // object, in text order
+    std::size_t begin = 0;           // byte span of the value in the text
     std::size_t end = 0;
     std::size_t key_offset = 0; // for an object member: where its key starts
 
     bool is_number() const {
         return kind == Kind::integer || kind == Kind::unsigned_integer || kind == Kind::real;
     }
+};
+
+struct JsonMember {
+    std::string key;
+    JsonNode value;
 };
 
 // Thrown for malformed JSON; `offset` is where RapidJSON stopped.
