@@ -1,4 +1,5 @@
 #include "server_process.hpp"
+#include "spawn_setup.hpp"
 
 #include "state_files.hpp"
 
@@ -94,22 +95,6 @@ sdk::Error launch_error(const fs::path &instance_dir, const std::string &what) {
     return sdk::Error("loopback: cannot start the server of " + instance_dir.filename().string() +
                       ": " + what + " (server.log: " + log_tail(instance_dir) + ")");
 }
-
-// posix_spawn state that frees itself.
-struct SpawnSetup {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    SpawnSetup() {
-        posix_spawn_file_actions_init(&actions);
-        posix_spawnattr_init(&attributes);
-    }
-    ~SpawnSetup() {
-        posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attributes);
-    }
-    SpawnSetup(const SpawnSetup &) = delete;
-    SpawnSetup &operator=(const SpawnSetup &) = delete;
-};
 
 } // namespace
 

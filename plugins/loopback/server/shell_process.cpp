@@ -1,4 +1,5 @@
 #include "shell_process.hpp"
+#include "spawn_setup.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -15,6 +16,8 @@
 
 namespace cloudhost::loopback_server {
 namespace {
+
+using loopback::SpawnSetup;
 
 constexpr const char *default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -66,22 +69,6 @@ void check(int rc, const char *what) {
     if (rc != 0)
         throw std::system_error(rc, std::generic_category(), what);
 }
-
-// posix_spawn helpers that free themselves.
-struct SpawnSetup {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    SpawnSetup() {
-        posix_spawn_file_actions_init(&actions);
-        posix_spawnattr_init(&attributes);
-    }
-    ~SpawnSetup() {
-        posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attributes);
-    }
-    SpawnSetup(const SpawnSetup &) = delete;
-    SpawnSetup &operator=(const SpawnSetup &) = delete;
-};
 
 } // namespace
 
