@@ -310,3 +310,22 @@ TEST_CASE("drivers --json gives every bad file its own reason and still lists th
     CHECK(reason("z-duplicate.so").find("duplicate") != std::string::npos);
     CHECK(reason("abi-99.so").find("99") != std::string::npos);
 }
+
+TEST_CASE("cloudtest fails at create when the driver's Create fails, and names the step") {
+    Cli cli;
+    fs::path config = cli.dir() / "stub.json";
+    std::ofstream(config) << R"({"driver": "stub",
+        "driver_parameters": {"cloud": "cloudtest-create-fails", "error_rate_create": 1},
+        "instance_types": {"small": {"vcpus": 1, "ram": "1GiB", "price": 0.1}},
+        "timeouts": {"boot": "1s", "probe_interval": "100ms", "sync_interval": "100ms"}})";
+    auto r = cli.run({"--config", config.string(), "cloudtest", "--json"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 1);
+    auto report = parse(r.out);
+    CHECK_FALSE(report["ok"].GetBool());
+    const auto &steps = report["steps"].GetArray();
+    REQUIRE(steps.Size() == 2);
+    CHECK(std::string(steps[1]["name"].GetString()) == "create");
+    CHECK_FALSE(steps[1]["ok"].GetBool());
+    CHECK(std::string(steps[1]["detail"].GetString()).find("injected") != std::string::npos);
+}

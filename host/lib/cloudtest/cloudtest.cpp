@@ -140,15 +140,24 @@ CloudtestReport run_cloudtest(InstanceSet &set, const CloudtestOptions &options,
         step.finish(true, created.id());
     } catch (const std::exception &e) {
         step.finish(false, e.what());
-        // A failed Create may still have made an instance: look for it so it
-        // is destroyed below.
-        try {
-            if (auto leaked = find_listed(set, our_filter, secret_key, secret, ""))
-                created = *leaked;
-        } catch (const std::exception &) {
+        // As Arvados: a failed Create may still have made an instance. Poll the
+        // list until it appears (then go on with it, so it is probed and
+        // destroyed) or the boot deadline passes.
+        step.progress("create failed; watching the list until the boot timeout in case the "
+                      "instance appears anyway");
+        while (!created.valid() && SteadyClock::now() < boot_deadline) {
+            try {
+                if (auto appeared = find_listed(set, our_filter, secret_key, secret, ""))
+                    created = *appeared;
+            } catch (const std::exception &list_error) {
+                step.progress(std::string("listing after the failed create: ") + list_error.what());
+            }
+            if (!created.valid())
+                sleep_for(options.timeouts.sync_interval);
         }
         if (!created.valid())
             return report;
+        step.progress("the failed create made " + created.id() + " anyway");
     }
 
     // 3. Listed right after Create (no implicit lag allowed).
