@@ -1,6 +1,7 @@
 #include "cli_context.hpp"
 
 #include "default_paths.hpp"
+#include "json_log_format.hpp"
 
 #include "cloudhost/errors.hpp"
 #include "cloudhost/ssh_executor.hpp"
@@ -26,7 +27,7 @@ void CliContext::init_logging() const {
     auto logger = spdlog::stderr_logger_mt("cloudhost");
     logger->set_level(level);
     if (options_.log_format == "json")
-        logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+        logger->set_formatter(make_json_log_formatter());
     else if (options_.log_format == "text")
         logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
     else

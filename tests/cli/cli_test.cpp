@@ -329,3 +329,23 @@ TEST_CASE("cloudtest fails at create when the driver's Create fails, and names t
     CHECK_FALSE(steps[1]["ok"].GetBool());
     CHECK(std::string(steps[1]["detail"].GetString()).find("injected") != std::string::npos);
 }
+
+TEST_CASE("--log-format json writes one JSON object per log line") {
+    Cli cli;
+    auto r = cli.run({"--config", cli.config(cli.loopback_params()), "--log-format", "json",
+                      "--log-level", "debug", "list"});
+    REQUIRE(r.status == 0);
+    std::size_t lines = 0;
+    std::size_t start = 0;
+    while (start < r.err.size()) {
+        std::size_t end = r.err.find('\n', start);
+        std::string line = r.err.substr(start, end - start);
+        start = end == std::string::npos ? r.err.size() : end + 1;
+        auto d = parse(line);
+        CHECK(d.HasMember("time"));
+        CHECK(std::string(d["level"].GetString()) == "debug");
+        CHECK(d["msg"].IsString());
+        ++lines;
+    }
+    CHECK(lines >= 2);
+}
