@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The vendor's and the operator's view of cloudhost, end to end:
+#  1. configure a second, fresh build of this source tree with a temporary
+#     --prefix, install it, and delete that build (nothing may point back);
+#  2. with nothing but the installed pkg-config files, build the C example
+#     driver (plugins/example/example.c) with `cc` and the C++ SDK example
+#     (docs/examples/filecloud_driver.cpp) with `c++`, outside the tree;
+#  3. the installed CLI lists both as ok, and answers create/list/tag/destroy
+#     through filecloud (its instances are files, so separate runs see them);
+#  4. a dispatcher built with `pkg-config --cflags --libs cloudhost` drives a
+#     whole instance life through each out-of-tree driver in one process
+#     (the C example's cloud lives in memory);
+#  5. the installed CLI, with no flag and no config, finds the installed
+#     loopback driver and server and passes `cloudtest` (the example drivers'
+#     instances run no SSH server, so cloudtest cannot boot-probe them).
+# Usage: run.sh SOURCE_ROOT
+set -euo pipefail
+
+source_root=$(cd "${1:?usage: run.sh SOURCE_ROOT}" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/cloudhost-out-of-tree.XXXXXX")
+prefix=$work/prefix
+vendor=$work/vendor # the vendor's checkout: copies only, no path into the tree
+cli=$prefix/bin/cloudhost
+
+# Only what a user of the installed layout has: no hint at any build tree.
+unset CLOUDHOST_DRIVER_PATH CLOUDHOST_LOOPBACK_SERVER CLOUDHOST_BUILD_ROOT CLOUDHOST_SOURCE_ROOT
+export HOME=$work/home XDG_STATE_HOME=$work/state XDG_CACHE_HOME=$work/cache
+mkdir -p "$HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME" "$vendor/drivers"
+
+# The ids in a `list --json` answer ({"instances": [{"id": ...}, ...]}).
+instance_ids() {
+    python3 -c 'import json, sys; print(" ".join(i["id"] for i in json.load(sys.stdin)["instances"]))'
+}
+
+cleanup() {
+    # Loopback instances are processes: destroy any a failed cloudtest left.
+    if [ -x "$cli" ]; then
+        for id in $("$cli" list --json 2>/dev/null | instance_ids); do
+            "$cli" destroy "$id" >/dev/null 2>&1 || true
+        done
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "out-of-tree: FAIL: $*" >&2
+    exit 1
+}
+step() { echo "out-of-tree: $*"; }
+
+# ---- 1. install into a temporary prefix ------------------------------------
+step "meson setup + install into $prefix"
+if ! meson setup "$work/build" "$source_root" --prefix="$prefix" --buildtype=plain --wrap-mode=nodownload \
+    -Dtests=false -Dbench=false -Dfuzz=false >"$work/setup.log" 2>&1; then
+    cat "$work/setup.log" >&2
+    fail "meson setup of a second build"
+fi
+if ! ninja -C "$work/build" install >"$work/install.log" 2>&1; then
+    tail -n 60 "$work/install.log" >&2
+    fail "ninja install"
+fi
+rm -rf "$work/build"
+
+pc_file=$(find "$prefix" -name cloudhost-driver.pc -print -quit)
+[ -n "$pc_file" ] || fail "no cloudhost-driver.pc under $prefix"
+libdir=$(dirname "$(dirname "$pc_file")")
+for installed in bin/cloudhost include/cloudhost/driver.h include/cloudhost/driver_sdk.hpp \
+    include/cloudhost/instance_set.hpp share/cloudhost/driver-exports.map \
+    libexec/cloudhost/cloudhost-loopback-server etc/cloudhost/drivers.d; do
+    [ -e "$prefix/$installed" ] || fail "not installed: $prefix/$installed"
+done
+for installed in libcloudhost.so pkgconfig/cloudhost.pc cloudhost/drivers/loopback.so \
+    cloudhost/drivers/example.so cloudhost/drivers/stub.so; do
+    [ -e "$libdir/$installed" ] || fail "not installed: $libdir/$installed"
+done
+# A prefix other than a system one: the loader must be told where libcloudhost is.
+export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+# ---- 2. build the drivers out of tree ---------------------------------------
+cp "$source_root/plugins/example/example.c" "$source_root/docs/examples/filecloud_driver.cpp" \
+    "$source_root/docs/examples/dispatcher.cpp" "$vendor/"
+cd "$vendor"
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+step "cloudhost-driver $(pkg-config --modversion cloudhost-driver) from $PKG_CONFIG_PATH"
+
+# [guide:build-c]
+cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 -fPIC -shared \
+    $(pkg-config --cflags cloudhost-driver) \
+    $(pkg-config --variable=driver_cflags cloudhost-driver) \
+    -Wl,--version-script="$(pkg-config --variable=exports_map cloudhost-driver)" \
+    -o drivers/example.so example.c -pthread
+# [/guide:build-c]
+
+# [guide:build-cpp]
+gxx_flags=""
+if c++ --version | grep -q 'Free Software Foundation'; then # g++, not clang++
+    gxx_flags=$(pkg-config --variable=driver_gxx_cxxflags cloudhost-driver)
+fi
+c++ -std=c++20 -Wall -Wextra -Werror -O2 -fPIC -shared \
+    $(pkg-config --cflags cloudhost-driver) \
+    $(pkg-config --variable=driver_cxxflags cloudhost-driver) $gxx_flags \
+    -Wl,--version-script="$(pkg-config --variable=exports_map cloudhost-driver)" \
+    -o drivers/filecloud.so filecloud_driver.cpp
+# [/guide:build-cpp]
+
+for so in drivers/example.so drivers/filecloud.so; do
+    exported=$(nm -D --defined-only "$so" | awk '{print $3}' | sort | tr '\n' ' ')
+    [ "$exported" = "cloudhost_driver_entry cloudhost_driver_info " ] ||
+        fail "$so exports more than the two driver symbols: $exported"
+done
+
+# ---- 3. the installed CLI and the out-of-tree drivers -----------------------
+drivers_json=$("$cli" drivers --json --driver-dir "$vendor/drivers")
+for name in example filecloud; do
+    echo "$drivers_json" | python3 -c '
+import json, sys
+name, report = sys.argv[1], json.load(sys.stdin)
+ok = [d for d in report["drivers"] if d["name"] == name and d["status"] == "ok" and d["active"]]
+sys.exit(0 if ok else "driver %s not listed as ok and active in: %s" % (name, report))
+' "$name" || fail "drivers --json"
+done
+step "drivers --json: example and filecloud ok"
+
+cat >"$work/filecloud.json" <<EOF
+{"driver": "filecloud", "driver_dirs": ["$vendor/drivers"],
+ "driver_parameters": {"dir": "$work/filecloud-instances"},
+ "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}}}
+EOF
+fc=(--config "$work/filecloud.json")
+created=$("$cli" "${fc[@]}" create --type small --tag role=worker --json)
+id=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+[ -f "$work/filecloud-instances/$id" ] || fail "filecloud create: no file for $id"
+[ "$("$cli" "${fc[@]}" list --tag role=worker --json | instance_ids)" = "$id" ] ||
+    fail "list --tag role=worker does not show exactly $id"
+"$cli" "${fc[@]}" tag "$id" role=retired >/dev/null
+[ -z "$("$cli" "${fc[@]}" list --tag role=worker --json | instance_ids)" ] ||
+    fail "tag did not replace role=worker"
+[ "$("$cli" "${fc[@]}" list --tag role=retired --json | instance_ids)" = "$id" ] ||
+    fail "list --tag role=retired does not show $id"
+"$cli" "${fc[@]}" destroy "$id" >/dev/null
+[ ! -e "$work/filecloud-instances/$id" ] || fail "destroy left $id"
+[ -z "$("$cli" "${fc[@]}" list --json | instance_ids)" ] || fail "list shows instances after destroy"
+step "CLI create/list/tag/destroy through out-of-tree filecloud ok ($id)"
+
+cat >"$work/example.json" <<EOF
+{"driver": "example", "driver_dirs": ["$vendor/drivers"],
+ "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}}}
+EOF
+"$cli" --config "$work/example.json" create --type small --json | grep -q '"id"' ||
+    fail "create through out-of-tree example"
+step "CLI create through out-of-tree example ok"
+
+# ---- 4. a dispatcher built against the installed libcloudhost ---------------
+# [guide:build-dispatcher]
+c++ -std=c++20 -Wall -Wextra -Werror -O2 -o dispatcher dispatcher.cpp \
+    $(pkg-config --cflags --libs cloudhost)
+# [/guide:build-dispatcher]
+./dispatcher "$vendor/drivers" example '{}' "$work/cache/dispatcher"
+./dispatcher "$vendor/drivers" filecloud "{\"dir\": \"$work/dispatcher-instances\"}" \
+    "$work/cache/dispatcher"
+
+# ---- 5. cloudtest on the installed layout, no flags -------------------------
+"$cli" drivers --json | grep -q '"name":"loopback"' || fail "installed CLI does not find installed loopback"
+step "cloudtest (installed CLI, installed loopback driver and server, no flags)"
+"$cli" cloudtest || fail "cloudtest on the installed loopback driver"
+[ -z "$("$cli" list --json | instance_ids)" ] || fail "cloudtest left instances"
+step "all ok"
