@@ -75,6 +75,7 @@ Catalog &CliContext::catalog() {
     if (!catalog_) {
         CatalogOptions options;
         options.dirs = driver_dirs();
+        options.trust = config().trust;
         catalog_ = std::make_unique<Catalog>(std::move(options));
     }
     return *catalog_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cli_context.hpp"
+#include "key_value.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -23,10 +24,6 @@ Command add_tag_command(CLI::App &app, CliContext &context);
 Command add_destroy_command(CLI::App &app, CliContext &context);
 Command add_exec_command(CLI::App &app, CliContext &context);
 Command add_cloudtest_command(CLI::App &app, CliContext &context);
-
-// "K=V" → {K, V}; UsageError naming `flag` otherwise. Keys must be non-empty.
-std::pair<std::string, std::string> parse_key_value(const std::string &text,
-                                                    const std::string &flag);
-Tags parse_tags(const std::vector<std::string> &items, const std::string &flag);
+Command add_verify_command(CLI::App &app, CliContext &context);
 
 } // namespace cloudhost::cli

@@ -5,6 +5,7 @@
 #include "cli_context.hpp"
 #include "commands.hpp"
 
+#include "cloudhost/driver.h"
 #include "cloudhost/errors.hpp"
 
 #include <CLI/CLI.hpp>
@@ -16,7 +17,9 @@ using namespace cloudhost::cli;
 
 int main(int argc, char **argv) {
     CLI::App app{"cloudhost: a host for cloud VM drivers shipped as shared objects", "cloudhost"};
-    app.set_version_flag("--version", CLOUDHOST_VERSION);
+    app.set_version_flag("--version", std::string("cloudhost ") + CLOUDHOST_VERSION +
+                                          " (driver ABI " + std::to_string(CH_ABI_VERSION_MIN) +
+                                          ".." + std::to_string(CH_ABI_VERSION_CURRENT) + ")");
     app.require_subcommand(1);
     app.fallthrough(); // global options may also follow the command
     GlobalOptions options;
@@ -32,7 +35,7 @@ int main(int argc, char **argv) {
         add_drivers_command(app, context),   add_create_command(app, context),
         add_list_command(app, context),      add_tag_command(app, context),
         add_destroy_command(app, context),   add_exec_command(app, context),
-        add_cloudtest_command(app, context),
+        add_cloudtest_command(app, context), add_verify_command(app, context),
     };
     try {
         app.parse(argc, argv);

@@ -349,3 +349,18 @@ TEST_CASE("--log-format json writes one JSON object per log line") {
     }
     CHECK(lines >= 2);
 }
+
+TEST_CASE("--version names the driver ABI range; --help works for every command") {
+    Cli cli;
+    auto r = cli.run({"--version"});
+    CHECK(r.status == 0);
+    CHECK(r.out.rfind("cloudhost ", 0) == 0);
+    CHECK(r.out.find(" (driver ABI 1..1)\n") != std::string::npos);
+    for (const char *command :
+         {"drivers", "create", "list", "tag", "destroy", "exec", "cloudtest"}) {
+        auto help = cli.run({command, "--help"});
+        CAPTURE(command);
+        CHECK(help.status == 0);
+        CHECK(help.out.find(command) != std::string::npos);
+    }
+}

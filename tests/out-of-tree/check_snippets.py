@@ -76,6 +76,7 @@ def check_guide(root, guide, problems):
 def main():
     root = pathlib.Path(sys.argv[1]).resolve()
     guides = sorted((root / "docs").glob("*.md")) + sorted(root.glob("plugin-api/README.md"))
+    guides += [root / "README.md"]
     problems = []
     quotes = sum(check_guide(root, g, problems) for g in guides)
     for p in problems:

@@ -74,8 +74,8 @@ for installed in libcloudhost.so pkgconfig/cloudhost.pc cloudhost/drivers/loopba
     cloudhost/drivers/example.so cloudhost/drivers/stub.so; do
     [ -e "$libdir/$installed" ] || fail "not installed: $libdir/$installed"
 done
-# A prefix other than a system one: the loader must be told where libcloudhost is.
-export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The installed CLI finds libcloudhost through its RUNPATH ($ORIGIN/../<libdir>);
+# the dispatcher built below gets no RUNPATH, so only it is told (step 4).
 
 # ---- 2. build the drivers out of tree ---------------------------------------
 cp "$source_root/plugins/example/example.c" "$source_root/docs/examples/filecloud_driver.cpp" \
@@ -156,6 +156,7 @@ step "CLI create through out-of-tree example ok"
 c++ -std=c++20 -Wall -Wextra -Werror -O2 -o dispatcher dispatcher.cpp \
     $(pkg-config --cflags --libs cloudhost)
 # [/guide:build-dispatcher]
+export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 ./dispatcher "$vendor/drivers" example '{}' "$work/cache/dispatcher"
 ./dispatcher "$vendor/drivers" filecloud "{\"dir\": \"$work/dispatcher-instances\"}" \
     "$work/cache/dispatcher"

@@ -1,0 +1,21 @@
+// Parsing K=V command-line items (--tag, --env, tag ID K=V...). Kept apart
+// from the commands so the fuzz targets can link it alone.
+#pragma once
+
+#include "cli_context.hpp"
+
+#include "cloudhost/types.hpp"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cloudhost::cli {
+
+// "K=V" → {K, V}; UsageError naming `flag` otherwise. Keys must be non-empty.
+std::pair<std::string, std::string> parse_key_value(const std::string &text,
+                                                    const std::string &flag);
+// Every item parsed; a key given twice is a UsageError.
+Tags parse_tags(const std::vector<std::string> &items, const std::string &flag);
+
+} // namespace cloudhost::cli
