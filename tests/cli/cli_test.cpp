@@ -364,3 +364,13 @@ TEST_CASE("--version names the driver ABI range; --help works for every command"
         CHECK(help.out.find(command) != std::string::npos);
     }
 }
+
+TEST_CASE("cloudtest --json prints only the JSON result") {
+    Cli cli;
+    auto r = cli.run({"--config", cli.config(cli.loopback_params()), "cloudtest", "--json"});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.empty());
+    CHECK(single_line(r.out));
+    CHECK(parse(r.out)["ok"].GetBool());
+}

@@ -12,7 +12,10 @@
 #     (the C example's cloud lives in memory);
 #  5. the installed CLI, with no flag and no config, finds the installed
 #     loopback driver and server and passes `cloudtest` (the example drivers'
-#     instances run no SSH server, so cloudtest cannot boot-probe them).
+#     instances run no SSH server, so cloudtest cannot boot-probe them);
+#  6. a copy of the loopback driver's sources, built outside the tree with the
+#     installed SDK (plus RapidJSON and libssh), passes `cloudtest` too: a C++
+#     SDK driver built out of tree that cloudtest exercises fully.
 # Usage: run.sh SOURCE_ROOT
 set -euo pipefail
 
@@ -166,4 +169,29 @@ export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 step "cloudtest (installed CLI, installed loopback driver and server, no flags)"
 "$cli" cloudtest || fail "cloudtest on the installed loopback driver"
 [ -z "$("$cli" list --json | instance_ids)" ] || fail "cloudtest left instances"
+
+# ---- 6. cloudtest on an out-of-tree C++ SDK build of the loopback driver ----
+mkdir -p "$vendor/loopback/drivers"
+cp -r "$source_root/plugins/loopback/driver" "$source_root/plugins/loopback/common" \
+    "$vendor/loopback/"
+cd "$vendor/loopback"
+c++ -std=c++20 -Wall -Wextra -Werror -O2 -fPIC -shared \
+    $(pkg-config --cflags cloudhost-driver RapidJSON libssh) \
+    $(pkg-config --variable=driver_cxxflags cloudhost-driver) $gxx_flags \
+    -Icommon -DCLOUDHOST_LOOPBACK_SERVER_INSTALLED="\"$prefix/libexec/cloudhost/cloudhost-loopback-server\"" \
+    -DCLOUDHOST_LOOPBACK_SERVER_BUILT="\"\"" \
+    -Wl,--version-script="$(pkg-config --variable=exports_map cloudhost-driver)" \
+    -o drivers/loopback.so driver/*.cpp common/*.cpp $(pkg-config --libs libssh) -pthread
+cat >"$work/vendor-loopback.json" <<JSON
+{"driver": "loopback", "driver_dirs": ["$vendor/loopback/drivers"],
+ "driver_parameters": {"state_dir": "$work/vendor-loopback-state", "verify_host_key": false},
+ "instance_set_id": "zzzzz-zzzzz-outoftreelopbak",
+ "timeouts": {"boot": "60s", "probe_interval": "100ms", "sync_interval": "100ms"}}
+JSON
+step "cloudtest (installed CLI, out-of-tree build of the loopback driver, tag verifier)"
+"$cli" --config "$work/vendor-loopback.json" cloudtest ||
+    fail "cloudtest on the out-of-tree loopback build"
+"$cli" --config "$work/vendor-loopback.json" drivers --json |
+    grep -q "\"path\":\"$vendor/loopback/drivers/loopback.so\"" ||
+    fail "the config's driver_dirs were not the ones used"
 step "all ok"

@@ -73,22 +73,24 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                 options.destroy_existing = f->destroy_existing;
                 options.timeouts = config.timeouts;
 
-                // Progress goes to stderr when stdout carries JSON.
-                std::ostream &progress = f->json ? std::cerr : std::cout;
+                // Progress as it goes in text mode; --json prints only the result.
                 CloudtestCallbacks callbacks;
-                callbacks.step_started = [&](const std::string &name) {
-                    progress << "... " << name << std::endl;
-                };
-                callbacks.step_finished = [&](const CloudtestStep &s) {
-                    progress << (s.ok ? "ok   " : "FAIL ") << s.name << " (" << seconds(s.seconds)
-                             << ")" << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
-                };
-                callbacks.progress = [&](const std::string &m) {
-                    progress << "     " << m << std::endl;
-                };
-                progress << "cloudtest: driver " << config.driver << ", instance set "
-                         << config.instance_set_id << ", type " << options.instance_type.name
-                         << std::endl;
+                if (!f->json) {
+                    callbacks.step_started = [](const std::string &name) {
+                        std::cout << "... " << name << std::endl;
+                    };
+                    callbacks.step_finished = [](const CloudtestStep &s) {
+                        std::cout << (s.ok ? "ok   " : "FAIL ") << s.name << " ("
+                                  << seconds(s.seconds) << ")"
+                                  << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
+                    };
+                    callbacks.progress = [](const std::string &m) {
+                        std::cout << "     " << m << std::endl;
+                    };
+                    std::cout << "cloudtest: driver " << config.driver << ", instance set "
+                              << config.instance_set_id << ", type " << options.instance_type.name
+                              << std::endl;
+                }
                 CloudtestRunner runner = [&context](const Instance &inst, const std::string &secret,
                                                     const std::string &command) {
                     return context.run_on(inst, secret, command, {}, {});
