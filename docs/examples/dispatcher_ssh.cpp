@@ -35,8 +35,8 @@ int run(const std::string &driver_dir, const std::string &state_dir) {
     // Create with the instance secret (tag + InitCommand), so the host can
     // prove the instance's identity even if the driver cannot check host keys.
     SshKey key = SshKey::generate_ed25519();
-    PreparedCreate prepared = prepare_create(
-        {{"cloudhost-InstanceSetID", set.instance_set_id()}}, "", "cloudhost-", "instance-secret");
+    PreparedCreate prepared = prepare_create({{"cloudhost-InstanceSetID", set.instance_set_id()}},
+                                             "", "cloudhost-", "instance-secret");
     InstanceType type;
     type.name = type.provider_type = "localhost";
     Instance instance =

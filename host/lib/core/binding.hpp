@@ -42,6 +42,11 @@ class Binding {
 
     // instance_set_stop, at most once per binding.
     void stop() noexcept;
+    bool stopped() const noexcept { return stopped_.load(); }
+
+    // Driver calls running on this binding right now (see BindingUse): a hot
+    // swap stops the old binding only once they have finished.
+    long in_flight() const noexcept { return in_flight_.load(); }
 
     Binding(std::shared_ptr<DriverLibrary> library, std::shared_ptr<spdlog::logger> logger);
 
@@ -51,6 +56,33 @@ class Binding {
     DriverLogger logger_; // must outlive instance_set_free (driver.h rule 5)
     ch_instance_set *set_ = nullptr;
     std::atomic<bool> stopped_{false};
+    std::atomic<long> in_flight_{0};
+
+    friend class BindingUse;
+};
+
+// One driver call's hold on a binding: keeps it alive and counted in
+// in_flight() for the duration of the call.
+class BindingUse {
+  public:
+    explicit BindingUse(std::shared_ptr<Binding> binding) noexcept : binding_(std::move(binding)) {
+        binding_->in_flight_.fetch_add(1);
+    }
+    ~BindingUse() {
+        if (binding_)
+            binding_->in_flight_.fetch_sub(1);
+    }
+    BindingUse(BindingUse &&other) noexcept = default;
+    BindingUse &operator=(BindingUse &&) = delete;
+    BindingUse(const BindingUse &) = delete;
+    BindingUse &operator=(const BindingUse &) = delete;
+
+    Binding *operator->() const noexcept { return binding_.get(); }
+    Binding &operator*() const noexcept { return *binding_; }
+    const std::shared_ptr<Binding> &get() const noexcept { return binding_; }
+
+  private:
+    std::shared_ptr<Binding> binding_;
 };
 
 } // namespace cloudhost::detail

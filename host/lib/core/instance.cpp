@@ -25,12 +25,12 @@ const InstanceCore &checked(const std::shared_ptr<InstanceCore> &core) {
 
 // Calls a driver function that answers one string.
 template <class Fn>
-std::string call_for_string(const InstanceCore &core, Fn fn, std::string_view operation) {
+std::string call_for_string(const detail::InstanceUse &use, Fn fn, std::string_view operation) {
     std::string value;
     detail::StringResult result(value);
     const ch_string_sink sink = result.sink();
     detail::ErrorRecord error;
-    detail::check(fn(core.handle, &sink, error.get()), error.c, operation);
+    detail::check(fn(use.handle(), &sink, error.get()), error.c, operation);
     if (result.failed)
         throw DriverError(std::string(operation) + ": out of memory while copying the result");
     return value;
@@ -52,21 +52,23 @@ const std::string &Instance::provider_type() const {
 
 std::string Instance::string() const {
     const InstanceCore &core = checked(core_);
-    const auto fn = core.binding->table().instance_string;
+    const auto use = core.use();
+    const auto fn = use.table().instance_string;
     if (!fn)
         return core.id;
-    return call_for_string(core, fn, "instance_string");
+    return call_for_string(use, fn, "instance_string");
 }
 
 Tags Instance::tags() const {
     const InstanceCore &core = checked(core_);
-    const auto fn = core.binding->table().instance_tags;
+    const auto use = core.use();
+    const auto fn = use.table().instance_tags;
     if (!fn)
         not_provided("instance_tags");
     detail::TagsResult result;
     const ch_tags_sink sink = result.sink();
     detail::ErrorRecord error;
-    detail::check(fn(core.handle, &sink, error.get()), error.c, "instance_tags");
+    detail::check(fn(use.handle(), &sink, error.get()), error.c, "instance_tags");
     if (result.failed)
         throw DriverError("instance_tags: out of memory while copying the result");
     return std::move(result.value);
@@ -74,61 +76,67 @@ Tags Instance::tags() const {
 
 void Instance::set_tags(const Tags &tags) {
     const InstanceCore &core = checked(core_);
+    const auto use = core.use();
     detail::validate_tag_keys(tags, "set_tags");
-    const auto fn = core.binding->table().instance_set_tags;
+    const auto fn = use.table().instance_set_tags;
     if (!fn)
         not_provided("instance_set_tags");
     const detail::TagsView c_tags(tags);
     core.set->limited_call(Operation::set_tags, [&] {
         detail::ErrorRecord error;
-        detail::check(fn(core.handle, c_tags.get(), error.get()), error.c, "set_tags");
+        detail::check(fn(use.handle(), c_tags.get(), error.get()), error.c, "set_tags");
     });
 }
 
 void Instance::destroy() {
     const InstanceCore &core = checked(core_);
-    const auto fn = core.binding->table().instance_destroy;
+    const auto use = core.use();
+    const auto fn = use.table().instance_destroy;
     if (!fn)
         not_provided("instance_destroy");
     core.set->limited_call(Operation::destroy, [&] {
         detail::ErrorRecord error;
-        detail::check(fn(core.handle, error.get()), error.c, "destroy");
+        detail::check(fn(use.handle(), error.get()), error.c, "destroy");
     });
 }
 
 std::string Instance::address() const {
     const InstanceCore &core = checked(core_);
-    const auto fn = core.binding->table().instance_address;
+    const auto use = core.use();
+    const auto fn = use.table().instance_address;
     if (!fn)
         not_provided("instance_address");
-    return call_for_string(core, fn, "instance_address");
+    return call_for_string(use, fn, "instance_address");
 }
 
 std::string Instance::remote_user() const {
     const InstanceCore &core = checked(core_);
-    const auto fn = core.binding->table().instance_remote_user;
+    const auto use = core.use();
+    const auto fn = use.table().instance_remote_user;
     if (!fn)
         not_provided("instance_remote_user");
-    return call_for_string(core, fn, "instance_remote_user");
+    return call_for_string(use, fn, "instance_remote_user");
 }
 
 void Instance::verify_host_key(const std::string &public_key, CommandRunner *runner) const {
     const InstanceCore &core = checked(core_);
-    const auto fn = core.binding->table().instance_verify_host_key;
+    const auto use = core.use();
+    const auto fn = use.table().instance_verify_host_key;
     if (!fn)
         throw NotImplementedError("verify_host_key: the driver has no way to verify host keys");
     std::optional<detail::CommandRunnerBridge> bridge;
     if (runner)
         bridge.emplace(*runner);
     detail::ErrorRecord error;
-    detail::check(fn(core.handle, detail::to_ch_str(public_key), bridge ? bridge->get() : nullptr,
+    detail::check(fn(use.handle(), detail::to_ch_str(public_key), bridge ? bridge->get() : nullptr,
                      error.get()),
                   error.c, "verify_host_key");
 }
 
 std::vector<InstancePrice> Instance::price_history(const InstanceType &type) const {
     const InstanceCore &core = checked(core_);
-    const auto fn = core.binding->table().instance_price_history;
+    const auto use = core.use();
+    const auto fn = use.table().instance_price_history;
     if (!fn)
         return {};
     struct Collector {
@@ -149,7 +157,7 @@ std::vector<InstancePrice> Instance::price_history(const InstanceType &type) con
     const ch_price_sink sink{&collector, &Collector::put};
     const detail::InstanceTypeView c_type(type);
     detail::ErrorRecord error;
-    detail::check(fn(core.handle, c_type.get(), &sink, error.get()), error.c,
+    detail::check(fn(use.handle(), c_type.get(), &sink, error.get()), error.c,
                   "instance_price_history");
     if (collector.failed)
         throw DriverError("instance_price_history: out of memory while copying the result");

@@ -39,7 +39,8 @@ namespace detail {
 InstanceSetCore::InstanceSetCore(InstanceSetOptions options_in,
                                  std::shared_ptr<Binding> first_binding)
     : options(std::move(options_in)), limiter(options.max_cloud_ops_per_second),
-      binding_(first_binding), logger_(options.logger ? options.logger : spdlog::default_logger()),
+      binding_(first_binding), current_(first_binding.get()),
+      logger_(options.logger ? options.logger : spdlog::default_logger()),
       driver_name_(first_binding->library().info().name) {}
 
 void InstanceSetCore::gate_check(Operation op) {
@@ -122,7 +123,8 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
 
     Instance created;
     core.limited_call(Operation::create, [&] {
-        const auto binding = core.snapshot();
+        const auto use = core.enter();
+        const auto &binding = use.get();
         // Instances keep the core itself, not the handle owner: holding an
         // Instance must not keep the driver's set from being stopped.
         detail::InstanceCollector collector(core.shared_from_this(), binding, nullptr);
@@ -146,7 +148,8 @@ std::vector<Instance> InstanceSet::instances(const Tags &filter) {
     const detail::TagsView c_filter(filter);
     std::vector<Instance> result;
     core.limited_call(Operation::instances, [&] {
-        const auto binding = core.snapshot();
+        const auto use = core.enter();
+        const auto &binding = use.get();
         // Filter again: drivers may ignore the filter (Arvados allows it).
         detail::InstanceCollector collector(core.shared_from_this(), binding, &filter);
         const ch_instance_sink sink = collector.sink();
@@ -170,7 +173,8 @@ std::vector<Instance> InstanceSet::instances(const Tags &filter) {
 
 std::string InstanceSet::instance_quota_group(const InstanceType &type) {
     InstanceSetCore &core = detail::checked(core_);
-    const auto binding = core.snapshot();
+    const auto use = core.enter();
+    const auto &binding = use.get();
     if (!binding->table().instance_quota_group)
         return {};
     const detail::InstanceTypeView c_type(type);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "binding.hpp"
+#include "bound_instance.hpp"
 #include "operation_counters.hpp"
 #include "ops_limiter.hpp"
 #include "rate_limit_gate.hpp"
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace cloudhost::detail {
@@ -22,6 +24,19 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
 
     // The binding a call works on for its whole duration.
     std::shared_ptr<Binding> snapshot() const noexcept { return binding_.load(); }
+    // The current binding, counted as in use until the BindingUse is gone.
+    BindingUse enter() const;
+    // Whether `binding` is the current one (no reference counting).
+    bool is_current(const Binding *binding) const noexcept { return current_.load() == binding; }
+
+    // Hot swap: makes `next` current and returns the previous binding. New
+    // calls go to `next`; calls in flight keep theirs (see in_flight()).
+    // `listed`, a listing of `next`, seeds the table Instances re-bind from.
+    std::shared_ptr<Binding> swap_binding(std::shared_ptr<Binding> next, BoundInstances listed);
+    // The handle of instance `id` under `target`, from the table, else from
+    // a fresh listing of `target`. Throws DriverError if it is not listed.
+    std::shared_ptr<const BoundInstance> rebind(const std::string &id,
+                                                const std::shared_ptr<Binding> &target);
 
     // Runs `call` (one driver call of kind `op`) behind the wrappers: the
     // rate-limit gate, a tick of the ops limiter, then counters and, on a
@@ -41,6 +56,11 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
     void on_rate_limit(Operation op, Clock::time_point earliest_retry, const char *message);
 
     std::atomic<std::shared_ptr<Binding>> binding_;
+    std::atomic<const Binding *> current_; // == binding_.load().get(), cheap to compare
+    std::mutex swap_mutex_;                // one swap at a time
+    std::mutex rebind_mutex_;
+    std::weak_ptr<Binding> rebind_for_; // the binding rebind_table_ was listed from
+    BoundInstances rebind_table_;
     std::shared_ptr<spdlog::logger> logger_;
     std::string driver_name_;
 };

@@ -1,0 +1,313 @@
+#include "cloudhost/hot_swap.hpp"
+
+#include "../core/instance_set_core.hpp"
+#include "health_check.hpp"
+#include "swap_events.hpp"
+
+#include "cloudhost/driver_watcher.hpp"
+#include "cloudhost/errors.hpp"
+#include "cloudhost/version.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace cloudhost {
+
+namespace {
+
+// "1.4.0" or "=1.4.0": only one version can ever match, so different bytes
+// of that version do not replace the loaded ones either.
+bool is_exact_pin(const std::string &constraint) {
+    std::istringstream tokens(constraint);
+    std::string token, extra;
+    if (!(tokens >> token) || (tokens >> extra))
+        return false;
+    if (token.front() == '=')
+        token.erase(0, 1);
+    try {
+        Version::parse(token);
+        return true;
+    } catch (const std::exception &) {
+        return false;
+    }
+}
+
+// Private copies are named <sha256>.so (see Catalog::load).
+std::string sha_of(const DriverLibrary &library) {
+    return library.path().stem().string();
+}
+
+struct Retired {
+    std::weak_ptr<detail::Binding> binding;
+    std::filesystem::path library;
+    std::string version;
+};
+
+} // namespace
+
+struct HotSwappableInstanceSet::State {
+    State(const Catalog &catalog, HotSwapOptions options_in)
+        : catalog(catalog.options()), options(std::move(options_in)),
+          constraint(VersionConstraint::parse(options.version_constraint)),
+          pinned(is_exact_pin(options.version_constraint)) {}
+
+    Catalog catalog;
+    const HotSwapOptions options;
+    const VersionConstraint constraint;
+    const bool pinned;
+
+    std::mutex mutex; // one sync or swap at a time
+    InstanceSet set;
+    std::shared_ptr<spdlog::logger> logger;
+    std::set<std::pair<std::filesystem::path, std::string>> seen; // (file, sha256 or reason)
+    std::set<std::string> failed_shas; // refused bytes: not retried until they change
+    std::vector<Retired> retired;
+    bool warned_kept = false;
+    std::unique_ptr<DriverWatcher> watcher;
+
+    detail::InstanceSetCore &core() const { return *set.core(); }
+    const DriverLibrary &active_library() const { return core().snapshot()->library(); }
+
+    SwapEvent event(SwapEventKind kind, std::string version = {}) const {
+        SwapEvent e{kind, options.driver_name, std::move(version), {}, {}, {}, {}};
+        return e;
+    }
+    void emit(const SwapEvent &e) { detail::deliver(*logger, options.on_event, e); }
+
+    std::vector<DriverFile> scan_and_report();
+    bool swap_locked(std::shared_ptr<DriverLibrary> library, const std::filesystem::path &file);
+    void reap_retired();
+};
+
+std::vector<DriverFile> HotSwappableInstanceSet::State::scan_and_report() {
+    auto files = catalog.scan();
+    for (const auto &file : files) {
+        if (file.info && file.info->name != options.driver_name)
+            continue;
+        const auto key = std::make_pair(file.path, file.ok ? file.sha256 : file.reason);
+        if (!seen.insert(key).second)
+            continue;
+        auto e = event(file.ok ? SwapEventKind::found : SwapEventKind::rejected,
+                       file.info ? file.info->version : "");
+        e.file = file.path;
+        e.reason = file.reason;
+        emit(e);
+    }
+    // Forget files that are gone, so that their return is reported again.
+    std::erase_if(seen, [&](const auto &key) {
+        for (const auto &file : files)
+            if (file.path == key.first)
+                return false;
+        return true;
+    });
+    return files;
+}
+
+bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> library,
+                                                 const std::filesystem::path &file) {
+    const std::string version = library->info().version;
+    const std::filesystem::path library_path = library->path();
+    const std::string sha = sha_of(*library);
+    // `permanent`: these bytes will fail the same way again; not retried
+    // until the file changes. A failed listing may be transient.
+    auto refuse = [&](SwapEventKind kind, std::string reason, bool permanent = true) {
+        auto e = event(kind, version);
+        e.file = file;
+        e.library = library_path;
+        e.reason = std::move(reason);
+        if (permanent)
+            failed_shas.insert(sha);
+        emit(e);
+        return false;
+    };
+    if (library->info().name != options.driver_name)
+        return refuse(SwapEventKind::load_failed,
+                      "driver " + library->info().name + " is not " + options.driver_name);
+    auto &set_core = core();
+    const auto active = set_core.snapshot();
+    if (active->stopped())
+        return refuse(SwapEventKind::load_failed, "the instance set is stopped");
+
+    std::shared_ptr<detail::Binding> next;
+    try {
+        const auto &o = set_core.options;
+        next = detail::Binding::open(
+            std::move(library), {o.config_json, o.instance_set_id, o.shared_resource_tags, logger});
+    } catch (const std::exception &e) {
+        return refuse(SwapEventKind::load_failed, std::string("init: ") + e.what());
+    }
+    auto check = detail::check_same_instances(active, next);
+    if (!check.ok) {
+        next->stop();
+        retired.push_back({next, library_path, version});
+        return refuse(SwapEventKind::health_check_failed, check.reason, check.conclusive);
+    }
+
+    const std::string from_version = active->library().info().version;
+    const std::filesystem::path from_library = active->library().path();
+    auto previous = set_core.swap_binding(std::move(next), std::move(check.candidate_list));
+    warned_kept = false;
+    auto e = event(SwapEventKind::swapped, version);
+    e.from_version = from_version;
+    e.file = file;
+    e.library = library_path;
+    emit(e);
+
+    // In-flight calls finish on the old version before it is stopped.
+    const auto deadline = std::chrono::steady_clock::now() + options.drain_timeout;
+    while (previous->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (previous->in_flight() > 0)
+        logger->warn("hot swap: stopping {} {} with {} calls still in flight after {} ms",
+                     options.driver_name, from_version, previous->in_flight(),
+                     options.drain_timeout.count());
+    previous->stop();
+    retired.push_back({previous, from_library, from_version});
+    return true;
+}
+
+void HotSwappableInstanceSet::State::reap_retired() {
+    const auto active_path = active_library().path();
+    std::erase_if(retired, [&](const Retired &r) {
+        if (!r.binding.expired())
+            return false;
+        if (r.library == active_path)
+            return true; // the same bytes are active again: still (rightly) mapped
+        auto e = event(is_library_loaded(r.library) ? SwapEventKind::unload_failed
+                                                    : SwapEventKind::unloaded,
+                       r.version);
+        e.library = r.library;
+        if (e.kind == SwapEventKind::unload_failed)
+            e.reason = "still mapped although nothing refers to it (GNU unique symbols, "
+                       "threads or atexit handlers left by the driver, or "
+                       "CLOUDHOST_KEEP_LOADED)";
+        emit(e);
+        return true;
+    });
+}
+
+HotSwappableInstanceSet::HotSwappableInstanceSet(const Catalog &catalog,
+                                                 InstanceSetOptions set_options,
+                                                 HotSwapOptions options)
+    : state_(std::make_unique<State>(catalog, std::move(options))) {
+    auto &s = *state_;
+    s.logger = set_options.logger ? set_options.logger : spdlog::default_logger();
+    const std::lock_guard lock(s.mutex);
+    s.scan_and_report();
+    auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint);
+    auto e = s.event(SwapEventKind::loaded, library->info().version);
+    e.library = library->path();
+    s.set = InstanceSet::open(std::move(library), std::move(set_options));
+    s.emit(e);
+}
+
+HotSwappableInstanceSet::~HotSwappableInstanceSet() {
+    stop_watching();
+}
+
+InstanceSet HotSwappableInstanceSet::instance_set() const {
+    return state_->set;
+}
+
+DriverInfo HotSwappableInstanceSet::active() const {
+    return state_->active_library().info();
+}
+
+bool HotSwappableInstanceSet::sync() {
+    auto &s = *state_;
+    const std::lock_guard lock(s.mutex);
+    const auto files = s.scan_and_report();
+    const std::string active_sha = sha_of(s.active_library());
+    const Version active_version = Version::parse(s.active_library().info().version);
+
+    const DriverFile *best = nullptr;
+    std::optional<Version> best_version;
+    bool active_file_present = false;
+    for (const auto &file : files) {
+        if (!file.ok || !file.info || file.info->name != s.options.driver_name)
+            continue;
+        active_file_present = active_file_present || file.sha256 == active_sha;
+        if (s.failed_shas.count(file.sha256) || (s.watcher && s.watcher->being_written(file.path)))
+            continue;
+        Version version;
+        try {
+            version = Version::parse(file.info->version);
+        } catch (const std::exception &) {
+            continue; // the catalog judged it; be safe anyway
+        }
+        if (!s.constraint.matches(version) || (best_version && version <= *best_version))
+            continue;
+        best = &file;
+        best_version = version;
+    }
+
+    bool swapped = false;
+    if (!best) {
+        if (!active_file_present && !s.warned_kept) {
+            s.warned_kept = true;
+            auto e = s.event(SwapEventKind::kept, active_version.str());
+            e.library = s.active_library().path();
+            e.reason = "the active version's file is gone and no other allowed version is "
+                       "available; keeping the loaded one";
+            s.emit(e);
+        }
+    } else if (best->sha256 != active_sha &&
+               !(s.pinned && *best_version == active_version && active_file_present)) {
+        std::shared_ptr<DriverLibrary> library;
+        try {
+            // Exactly the chosen version, even if the directory moved on.
+            library = s.catalog.load(s.options.driver_name, "=" + best_version->str());
+        } catch (const std::exception &e) {
+            auto event = s.event(SwapEventKind::load_failed, best_version->str());
+            event.file = best->path;
+            event.reason = e.what();
+            s.failed_shas.insert(best->sha256);
+            s.emit(event);
+        }
+        if (library) {
+            auto e = s.event(SwapEventKind::loaded, library->info().version);
+            e.file = best->path;
+            e.library = library->path();
+            s.emit(e);
+            swapped = s.swap_locked(std::move(library), best->path);
+        }
+    }
+    s.reap_retired();
+    return swapped;
+}
+
+bool HotSwappableInstanceSet::swap_to(std::shared_ptr<DriverLibrary> library) {
+    if (!library)
+        throw std::invalid_argument("HotSwappableInstanceSet::swap_to: no library");
+    auto &s = *state_;
+    const std::lock_guard lock(s.mutex);
+    const bool swapped = s.swap_locked(std::move(library), {});
+    s.reap_retired();
+    return swapped;
+}
+
+void HotSwappableInstanceSet::start_watching() {
+    auto &s = *state_;
+    auto watcher = std::make_unique<DriverWatcher>(s.catalog.options().dirs, [this] { sync(); });
+    const std::lock_guard lock(s.mutex);
+    if (!s.watcher)
+        s.watcher = std::move(watcher);
+}
+
+void HotSwappableInstanceSet::stop_watching() {
+    std::unique_ptr<DriverWatcher> watcher;
+    {
+        const std::lock_guard lock(state_->mutex);
+        watcher = std::move(state_->watcher);
+    }
+    // Joined outside the lock: its thread may be waiting for it in sync().
+    watcher.reset();
+}
+
+} // namespace cloudhost

@@ -1,0 +1,146 @@
+// Hot swap through sync(): instances survive and re-bind, refusals keep the
+// old version serving, pins hold, removing the active file falls back.
+#include "swap_fixture.hpp"
+
+#include "cloudhost/driver_library.hpp"
+#include "cloudhost/errors.hpp"
+
+#include <set>
+
+using cloudhost::SwapEventKind;
+
+namespace {
+
+cloudhost::InstanceType small_type() {
+    cloudhost::InstanceType t;
+    t.name = "small";
+    t.provider_type = "small.1";
+    t.price = 0.1;
+    return t;
+}
+const cloudhost::InstanceType small = small_type();
+
+std::set<std::string> ids(std::vector<cloudhost::Instance> list) {
+    std::set<std::string> out;
+    for (const auto &i : list)
+        out.insert(i.id());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("instances made under version 1 are listed, tagged and destroyed after the swap to 2") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    fs::path v1_library;
+    {
+        cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(), f.swap_options());
+        CHECK(hot.active().version == "1.0.0");
+        v1_library = f.log.last(SwapEventKind::loaded).library;
+        auto set = hot.instance_set();
+        std::vector<cloudhost::Instance> made;
+        for (int i = 0; i < 3; ++i)
+            made.push_back(set.create(small, "img", {{"n", std::to_string(i)}}, "", {}));
+        CHECK(made[0].string().find("1.0.0") != std::string::npos);
+
+        f.install_by_rename("swapcloud_v2", "swapcloud-2.so");
+        CHECK(hot.sync());
+        CHECK(hot.active().version == "2.0.0");
+        CHECK(f.log.count(SwapEventKind::found) == 2);
+        const auto swapped = f.log.last(SwapEventKind::swapped);
+        CHECK(swapped.version == "2.0.0");
+        CHECK(swapped.from_version == "1.0.0");
+        CHECK_FALSE(hot.sync()); // nothing changed
+
+        // Old handles re-bind by id and are served by version 2.
+        CHECK(made[0].string().find("2.0.0") != std::string::npos);
+        made[1].set_tags({{"n", "1"}, {"cluster", "hotswap"}, {"after", "swap"}});
+        CHECK(made[1].tags().at("after") == "swap");
+        made[2].destroy();
+        CHECK(ids(set.instances()) == std::set<std::string>{made[0].id(), made[1].id()});
+        for (auto &i : set.instances())
+            i.destroy();
+        CHECK(set.instances().empty());
+    }
+    // Nothing refers to version 1 (or 2) any more.
+    CHECK_FALSE(cloudhost::is_library_loaded(v1_library));
+}
+
+TEST_CASE("refused versions leave the old one serving, with the reason") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(), f.swap_options());
+    auto set = hot.instance_set();
+    auto kept = set.create(small, "img", {}, "", {});
+
+    SUBCASE("init fails") {
+        f.install_by_rename("swapcloud_fail_init", "next.so");
+        CHECK_FALSE(hot.sync());
+        const auto e = f.log.last(SwapEventKind::load_failed);
+        CHECK(e.version == "3.0.0");
+        CHECK(e.reason.find("refuses every config") != std::string::npos);
+    }
+    SUBCASE("lists different instances") {
+        f.install_by_rename("swapcloud_hide", "next.so");
+        CHECK_FALSE(hot.sync());
+        const auto e = f.log.last(SwapEventKind::health_check_failed);
+        CHECK(e.version == "3.0.1");
+        CHECK(e.reason.find("missing " + kept.id()) != std::string::npos);
+    }
+    SUBCASE("incompatible ABI") {
+        f.install_by_rename("swapcloud_bad_abi", "next.so");
+        CHECK_FALSE(hot.sync());
+        const auto e = f.log.last(SwapEventKind::rejected);
+        CHECK(e.file == f.driver_dir / "next.so");
+        CHECK(e.reason.find("ABI") != std::string::npos);
+    }
+    CHECK(hot.active().version == "1.0.0");
+    CHECK(f.log.count(SwapEventKind::swapped) == 0);
+    CHECK_FALSE(hot.sync()); // refused bytes are not retried
+    CHECK(kept.string().find("1.0.0") != std::string::npos);
+    CHECK(ids(set.instances()) == std::set<std::string>{kept.id()});
+    kept.destroy();
+}
+
+TEST_CASE("a pinned version is never swapped away; a constraint bounds the choice") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    SUBCASE("pinned") {
+        cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(),
+                                               f.swap_options("=1.0.0"));
+        f.install_by_rename("swapcloud_v2", "v2.so");
+        CHECK_FALSE(hot.sync());
+        CHECK(hot.active().version == "1.0.0");
+    }
+    SUBCASE("range") {
+        f.install_by_rename("swapcloud_v2", "v2.so");
+        f.install_by_rename("swapcloud_hide", "v3.so");
+        cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(),
+                                               f.swap_options(">=1 <3"));
+        CHECK(hot.active().version == "2.0.0");
+        CHECK_FALSE(hot.sync());
+    }
+}
+
+TEST_CASE(
+    "removing the active file swaps to the next allowed version, or keeps it with a warning") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1", "v1.so");
+    f.install_by_copy("swapcloud_v2", "v2.so");
+    cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(), f.swap_options());
+    CHECK(hot.active().version == "2.0.0");
+    auto vm = hot.instance_set().create(small, "img", {}, "", {});
+
+    fs::remove(f.driver_dir / "v2.so");
+    CHECK(hot.sync());
+    CHECK(hot.active().version == "1.0.0");
+    CHECK(vm.string().find("1.0.0") != std::string::npos);
+
+    fs::remove(f.driver_dir / "v1.so");
+    CHECK_FALSE(hot.sync());
+    CHECK(f.log.count(SwapEventKind::kept) == 1);
+    CHECK(hot.active().version == "1.0.0");
+    CHECK_FALSE(hot.sync());
+    CHECK(f.log.count(SwapEventKind::kept) == 1); // warned once
+    vm.destroy();
+}
