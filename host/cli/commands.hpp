@@ -24,6 +24,7 @@ Command add_tag_command(CLI::App &app, CliContext &context);
 Command add_destroy_command(CLI::App &app, CliContext &context);
 Command add_exec_command(CLI::App &app, CliContext &context);
 Command add_cloudtest_command(CLI::App &app, CliContext &context);
+Command add_watch_command(CLI::App &app, CliContext &context);
 Command add_verify_command(CLI::App &app, CliContext &context);
 
 } // namespace cloudhost::cli

@@ -1,0 +1,137 @@
+// cloudhost watch [--json] [--duration D]: keep an InstanceSet, watch the
+// driver directories, hot-swap driver versions as files change, sync on the
+// config's sync interval, and print every event as one line.
+#include "../commands.hpp"
+#include "../json_output.hpp"
+
+#include "cloudhost/hot_swap.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+namespace cloudhost::cli {
+namespace {
+
+volatile std::sig_atomic_t stop_requested = 0;
+extern "C" void request_stop(int) {
+    stop_requested = 1;
+}
+
+struct WatchFlags {
+    bool json = false;
+    std::string duration; // "" = until SIGINT/SIGTERM
+};
+
+// Prints events from any thread, one whole line at a time.
+class EventPrinter {
+  public:
+    explicit EventPrinter(bool json) : json_(json) {}
+
+    void print(const std::string &event,
+               const std::vector<std::pair<std::string, std::string>> &fields) {
+        std::string line;
+        if (json_) {
+            rapidjson::StringBuffer buffer;
+            JsonWriter w(buffer);
+            w.StartObject();
+            w.Key("event");
+            write_string(w, event);
+            for (const auto &[k, v] : fields) {
+                if (v.empty())
+                    continue;
+                write_string(w, k);
+                write_string(w, v);
+            }
+            w.EndObject();
+            line = buffer.GetString();
+        } else {
+            line = event;
+            for (const auto &[k, v] : fields)
+                if (!v.empty())
+                    line += " " + k + "=" + v;
+        }
+        std::lock_guard lock(mutex_);
+        std::cout << line << std::endl;
+    }
+
+  private:
+    bool json_;
+    std::mutex mutex_;
+};
+
+} // namespace
+
+Command add_watch_command(CLI::App &app, CliContext &context) {
+    auto *sub = app.add_subcommand(
+        "watch", "Keep an instance set, hot-swap driver versions as files change, print events");
+    auto f = std::make_shared<WatchFlags>();
+    sub->add_flag("--json", f->json, "One JSON object per line, with an \"event\" field");
+    sub->add_option("--duration", f->duration,
+                    "Stop after this long (e.g. 30s); default: until "
+                    "interrupted");
+    return {sub, [&context, f] {
+                std::optional<std::chrono::milliseconds> duration;
+                if (!f->duration.empty()) {
+                    try {
+                        duration = parse_duration(f->duration);
+                    } catch (const ConfigError &e) {
+                        throw UsageError(std::string("--duration: ") + e.what());
+                    }
+                }
+                const Config &config = context.config();
+                EventPrinter printer(f->json);
+                HotSwapOptions options;
+                options.driver_name = config.driver;
+                options.version_constraint = config.driver_version;
+                options.on_event = [&printer](const SwapEvent &e) {
+                    printer.print(swap_event_name(e.kind), {{"driver", e.driver},
+                                                            {"version", e.version},
+                                                            {"from_version", e.from_version},
+                                                            {"file", e.file.string()},
+                                                            {"reason", e.reason}});
+                };
+                InstanceSetOptions set_options;
+                set_options.config_json = config.driver_parameters;
+                set_options.instance_set_id = config.instance_set_id;
+                set_options.shared_resource_tags = config.resource_tags;
+                set_options.max_cloud_ops_per_second = config.max_cloud_ops_per_second;
+                set_options.logger = spdlog::default_logger();
+                HotSwappableInstanceSet set(context.catalog(), set_options, options);
+                printer.print("started",
+                              {{"driver", config.driver}, {"version", set.active().version}});
+                set.start_watching();
+
+                std::signal(SIGINT, request_stop);
+                std::signal(SIGTERM, request_stop);
+                const auto started = std::chrono::steady_clock::now();
+                auto next_sync = started;
+                std::optional<std::size_t> last_count;
+                while (!stop_requested &&
+                       (!duration || std::chrono::steady_clock::now() - started < *duration)) {
+                    if (std::chrono::steady_clock::now() >= next_sync) {
+                        set.sync();
+                        try {
+                            std::size_t count =
+                                set.instance_set().instances(context.instance_set_filter()).size();
+                            if (count != last_count)
+                                printer.print("sync", {{"instances", std::to_string(count)},
+                                                       {"version", set.active().version}});
+                            last_count = count;
+                        } catch (const std::exception &e) {
+                            printer.print("sync_failed", {{"reason", e.what()}});
+                        }
+                        next_sync += config.timeouts.sync_interval;
+                    }
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
+                set.stop_watching();
+                printer.print("stopped", {{"version", set.active().version}});
+                return int(exit_ok);
+            }};
+}
+
+} // namespace cloudhost::cli
