@@ -35,7 +35,8 @@ int main(int argc, char **argv) {
         add_drivers_command(app, context),   add_create_command(app, context),
         add_list_command(app, context),      add_tag_command(app, context),
         add_destroy_command(app, context),   add_exec_command(app, context),
-        add_cloudtest_command(app, context), add_watch_command(app, context), add_verify_command(app, context),
+        add_cloudtest_command(app, context), add_watch_command(app, context),
+        add_verify_command(app, context),
     };
     try {
         app.parse(argc, argv);

@@ -79,7 +79,7 @@ struct BadFilesDir {
         write_text(drivers / "README.txt", "not scanned");
     }
 
-    CatalogOptions options() const { return {{drivers.path()}, cache.path()}; }
+    CatalogOptions options() const { return {{drivers.path()}, cache.path(), {}}; }
 };
 
 } // namespace
@@ -133,7 +133,7 @@ TEST_CASE("every bad file gets its own reason and the good drivers stay ok") {
 
 TEST_CASE("a missing driver directory yields no verdicts and no error") {
     TempDir cache;
-    Catalog catalog({{cache / "does-not-exist"}, cache.path()});
+    Catalog catalog({{cache / "does-not-exist"}, cache.path(), {}});
     CHECK(catalog.scan().empty());
     CHECK_THROWS_WITH_AS(catalog.load("fixture"), "no driver named fixture", LoadError);
 }
@@ -142,7 +142,7 @@ TEST_CASE("a directory listed twice is scanned once; dirs keep their order") {
     TempDir a, b, cache;
     fs::copy_file(fixture("fixture-1.0.0"), a / "z.so");
     fs::copy_file(fixture("fixture-1.0.0"), b / "a.so");
-    const auto files = Catalog({{a.path(), b.path(), a.path()}, cache.path()}).scan();
+    const auto files = Catalog({{a.path(), b.path(), a.path()}, cache.path(), {}}).scan();
     REQUIRE(files.size() == 2);
     CHECK(files[0].path == a / "z.so");
     CHECK(files[0].ok);
@@ -210,7 +210,7 @@ TEST_CASE("a cache dir others can write to is refused") {
     BadFilesDir dir;
     fs::create_directories(dir.cache / "shared");
     fs::permissions(dir.cache / "shared", fs::perms::all);
-    Catalog catalog({{dir.drivers.path()}, dir.cache / "shared"});
+    Catalog catalog({{dir.drivers.path()}, dir.cache / "shared", {}});
     CHECK_THROWS_WITH_AS(catalog.load("fixture"), doctest::Contains("writable by other users"),
                          LoadError);
 }
@@ -230,7 +230,7 @@ TEST_CASE("drivers JSON and table output") {
     int ok = 0, active = 0;
     for (const auto &d : drivers) {
         for (const char *key :
-             {"path", "name", "version", "abi", "sha256", "status", "reason", "active"})
+             {"path", "name", "version", "abi", "sha256", "status", "reason", "trust", "active"})
             CHECK(d.HasMember(key));
         const std::string status = d["status"].GetString();
         CHECK((status == "ok" || status == "rejected"));
@@ -242,6 +242,7 @@ TEST_CASE("drivers JSON and table output") {
             CHECK(std::string(d["abi"].GetString()) == "1..1");
             CHECK(std::string(d["sha256"].GetString()).size() == 64);
             CHECK(std::string(d["reason"].GetString()).empty());
+            CHECK(std::string(d["trust"].GetString()) == "allow-all");
             CHECK(d["active"].GetBool());
         }
         if (std::string(d["path"].GetString()).ends_with("/x.so")) {
@@ -258,6 +259,8 @@ TEST_CASE("drivers JSON and table output") {
     const std::string text = table.str();
     CHECK(text.rfind("STATUS    NAME", 0) == 0);
     CHECK(text.find("ok*       fixture") != std::string::npos);
+    CHECK(text.find("TRUST") != std::string::npos);
+    CHECK(text.find("allow-all") != std::string::npos);
     CHECK(text.find("rejected") != std::string::npos);
     CHECK(std::count(text.begin(), text.end(), '\n') == static_cast<long>(files.size() + 1));
 }
@@ -300,7 +303,7 @@ TEST_CASE("scan and load from 8 threads at once") {
 TEST_CASE("a dependency is found through LD_LIBRARY_PATH, as ld.so would") {
     TempDir drivers, cache;
     fs::copy_file(fixture("missing-dep"), drivers / "missing-dep.so");
-    Catalog catalog({{drivers.path()}, cache.path()});
+    Catalog catalog({{drivers.path()}, cache.path(), {}});
     REQUIRE(catalog.scan().at(0).reason == "missing dependency libchfixture_missing.so");
 
     const char *saved = std::getenv("LD_LIBRARY_PATH");

@@ -44,8 +44,7 @@ Command add_verify_command(CLI::App &app, CliContext &context) {
     sub->add_option("--public-key", f->public_keys,
                     "Trusted ssh-ed25519 key or .pub file (repeatable; implies policy signed)")
         ->allow_extra_args(false);
-    sub->add_option("--digest", f->digests,
-                    "Trusted SHA-256 (repeatable; implies policy digest)")
+    sub->add_option("--digest", f->digests, "Trusted SHA-256 (repeatable; implies policy digest)")
         ->allow_extra_args(false);
     return {sub, [&context, f] {
                 if (!f->public_keys.empty() && !f->digests.empty())

@@ -4,6 +4,7 @@
 
 #include "cloudhost/driver_info.hpp"
 #include "cloudhost/driver_library.hpp"
+#include "cloudhost/trust.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -24,6 +25,9 @@ struct CatalogOptions {
     // Where load() keeps the private copies <sha256>.so. Created with mode
     // 0700; must be owned by us and not writable by others.
     std::filesystem::path cache_dir = default_driver_cache_dir();
+    // Which files may be loaded: the permission policy (strict by default)
+    // and the content policy (allow-all by default). See trust.hpp.
+    TrustPolicy trust;
 };
 
 // The verdict on one file.
@@ -32,8 +36,13 @@ struct DriverFile {
     std::optional<DriverInfo> info; // set whenever the metadata could be read
     std::string sha256;             // hex of the file bytes; empty if unreadable
     bool ok = false;
-    std::string reason;  // why it was rejected; empty when ok
-    bool active = false; // the file load(name) would pick (highest ok version)
+    std::string reason;   // why it was rejected; empty when ok
+    bool active = false;  // the file load(name) would pick (highest ok version)
+    bool trusted = false; // passed the permission and trust policies
+    // The trust verdict: "allow-all", "digest listed", "signed by SHA256:...
+    // (comment)", or why not ("permissions: ...", "untrusted: ..."); empty
+    // when the file could not be read at all.
+    std::string trust;
 };
 
 class Catalog {
@@ -44,16 +53,25 @@ class Catalog {
 
     // Judges every regular `*.so` file: directories in the given order,
     // files in each sorted by name. Rejections, in the order checked:
+    // permission policy (owner and write permissions of the file and every
+    // directory above it, symlinks leading out of the driver directories),
     // unreadable / not a regular file, ELF format and metadata problems,
     // entry point not defined by the driver, ABI range, missing dependency,
-    // duplicate name+version (the later file loses). A directory that exists
+    // trust policy (digest or signature), duplicate name+version (the later
+    // file loses). Permission and trust refusals are also logged as
+    // warnings. A directory that exists
     // but cannot be listed gets a rejected entry of its own. Never throws
     // for a bad file. Thread-safe.
     std::vector<DriverFile> scan() const;
 
+    // Judges one file (anywhere) by the same rules, e.g. for `cloudhost
+    // verify`; its own directory counts as a driver directory.
+    DriverFile inspect(const std::filesystem::path &file) const;
+
     // Scans, picks the highest ok version of `name` satisfying
     // `version_constraint` (see VersionConstraint; "" = any), reads that file
-    // once, judges those bytes again, stores them as
+    // once, judges those bytes again (signature and digest included: the
+    // bytes verified are the bytes loaded), stores them as
     // <cache_dir>/<sha256>.so and dlopens that copy. Throws LoadError ("no
     // driver named X", "no version of X satisfies >=2", or the load failure)
     // and InvalidConfigError for a malformed constraint. Thread-safe.

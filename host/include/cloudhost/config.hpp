@@ -6,6 +6,7 @@
 // Config is returned whole or not at all).
 #pragma once
 
+#include "cloudhost/trust.hpp"
 #include "cloudhost/types.hpp"
 
 #include <chrono>
@@ -54,6 +55,10 @@ struct Config {
     std::string instance_secret_path;
     double max_cloud_ops_per_second = 10;
     Timeouts timeouts;
+    // "trust": {"policy": "allow-all" | "digest" | "signed", "digests": [hex],
+    //           "public_keys": ["ssh-ed25519 AAAA... comment"],
+    //           "permissions": "strict" | "off"}
+    TrustPolicy trust;
     std::filesystem::path source; // the file this came from; empty = embedded
 
     std::string effective_instance_secret_path() const;

@@ -8,15 +8,18 @@
 
 namespace cloudhost {
 
-// Aligned columns STATUS NAME VERSION ABI PATH REASON, one line per file;
-// unknown fields print as "-"; an active driver's status reads "ok*".
+// Aligned columns STATUS NAME VERSION ABI TRUST PATH REASON, one line per
+// file; unknown fields print as "-"; an active driver's status reads "ok*";
+// TRUST is "allow-all", "digest", "signed" or "refused".
 void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files);
 
 // One line of JSON:
 //   {"drivers":[{"path":"...","name":"fixture","version":"1.1.0","abi":"1..1",
-//                "sha256":"...","status":"ok","reason":"","active":true}]}
+//                "sha256":"...","status":"ok","reason":"","trust":"allow-all",
+//                "active":true}]}
 // "name", "version" and "abi" are null when the metadata could not be read,
-// "sha256" is null when the file could not be read; "reason" is "" when ok.
+// "sha256" is null when the file could not be read; "reason" is "" when ok;
+// "trust" is DriverFile::trust (null when the file could not be read).
 // "abi" is the driver's range "MIN..MAX".
 void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files);
 

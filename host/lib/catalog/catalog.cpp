@@ -33,7 +33,8 @@ DriverFile rejected(const fs::path &path, std::string reason) {
 }
 
 // Appends the verdicts for one directory, files sorted by name.
-void scan_dir(const fs::path &dir, detail::LibrarySearch &search, std::vector<DriverFile> &out) {
+void scan_dir(const fs::path &dir, detail::LibrarySearch &search, const TrustPolicy &policy,
+              const std::vector<fs::path> &trusted_dirs, std::vector<DriverFile> &out) {
     std::error_code ec;
     const auto status = fs::status(dir, ec);
     if (status.type() == fs::file_type::not_found) {
@@ -60,7 +61,7 @@ void scan_dir(const fs::path &dir, detail::LibrarySearch &search, std::vector<Dr
     }
     std::sort(names.begin(), names.end());
     for (const auto &name : names)
-        out.push_back(detail::judge_driver_file(dir / name, search));
+        out.push_back(detail::judge_driver_file(dir / name, search, policy, trusted_dirs));
 }
 
 // The later of two ok files with the same name and version is rejected.
@@ -102,6 +103,7 @@ Catalog::Catalog(CatalogOptions options) : options_(std::move(options)) {}
 
 std::vector<DriverFile> Catalog::scan() const {
     auto search = detail::LibrarySearch::from_system(); // ld.so.conf read once per scan
+    const auto trusted_dirs = detail::trusted_dirs_of(options_.dirs, options_.trust);
     std::vector<DriverFile> files;
     std::set<fs::path> seen_dirs; // a dir listed twice must not duplicate itself
     for (const auto &dir : options_.dirs) {
@@ -109,11 +111,19 @@ std::vector<DriverFile> Catalog::scan() const {
         const fs::path key = fs::weakly_canonical(dir, ec);
         if (!seen_dirs.insert(ec ? dir : key).second)
             continue;
-        scan_dir(dir, search, files);
+        scan_dir(dir, search, options_.trust, trusted_dirs, files);
     }
     reject_duplicates(files);
     mark_active(files);
     return files;
+}
+
+DriverFile Catalog::inspect(const fs::path &file) const {
+    auto search = detail::LibrarySearch::from_system();
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(file, ec);
+    const auto trusted_dirs = detail::trusted_dirs_of({absolute.parent_path()}, options_.trust);
+    return detail::judge_driver_file(file, search, options_.trust, trusted_dirs);
 }
 
 std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
@@ -129,7 +139,10 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
     const DriverFile *chosen = nullptr;
     Version chosen_version;
     std::string available, rejections;
+    std::string unread; // refused before their metadata could be read
     for (const auto &file : files) {
+        if (!file.info && file.trust.rfind("permissions: ", 0) == 0)
+            unread += (unread.empty() ? "" : "; ") + file.path.string() + ": " + file.reason;
         if (!file.info || file.info->name != name) {
             continue;
         }
@@ -147,20 +160,23 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
     }
     if (!chosen && available.empty())
         throw LoadError("no driver named " + name +
-                        (rejections.empty() ? "" : " (rejected: " + rejections + ")"));
+                        (rejections.empty() ? "" : " (rejected: " + rejections + ")") +
+                        (unread.empty() ? "" : " (refused unread: " + unread + ")"));
     if (!chosen)
         throw LoadError("no version of " + name + " satisfies " + constraint.str() +
                         " (available: " + available + ")");
 
-    // Read once; judge, hash and copy exactly these bytes.
-    std::vector<std::byte> bytes;
+    // Read once; judge, verify, hash and copy exactly these bytes.
+    detail::DriverBytes driver;
     try {
-        bytes = detail::read_file_bytes(chosen->path);
+        driver = detail::read_driver(chosen->path, options_.trust,
+                                     detail::trusted_dirs_of(options_.dirs, options_.trust));
     } catch (const LoadError &e) {
         throw LoadError(chosen->path.string() + ": " + e.what());
     }
     auto search = detail::LibrarySearch::from_system();
-    const DriverFile verdict = detail::judge_driver_bytes(chosen->path, bytes, search);
+    const DriverFile verdict =
+        detail::judge_driver_bytes(chosen->path, driver, search, options_.trust);
     if (!verdict.ok)
         throw LoadError(chosen->path.string() + ": " + verdict.reason);
     if (verdict.info->name != name || verdict.info->version != chosen->info->version)
@@ -171,7 +187,7 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
     {
         std::lock_guard lock(cache_mutex_);
         detail::ensure_private_dir(options_.cache_dir);
-        copy = detail::write_private_copy(options_.cache_dir, bytes, verdict.sha256);
+        copy = detail::write_private_copy(options_.cache_dir, driver.bytes, verdict.sha256);
     }
     spdlog::debug("loading driver {} {} from {} (copy of {})", name, verdict.info->version,
                   copy.string(), chosen->path.string());

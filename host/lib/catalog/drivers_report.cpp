@@ -16,6 +16,16 @@ std::string abi_text(const DriverFile &file) {
     return std::to_string(file.info->abi_min) + ".." + std::to_string(file.info->abi_max);
 }
 
+// One word: how the file is trusted ("allow-all", "digest", "signed"), or
+// "refused"; the JSON "trust" field and the reason carry the details.
+std::string trust_word(const DriverFile &file) {
+    if (file.trust.empty())
+        return "";
+    if (!file.trusted)
+        return "refused";
+    return file.trust.substr(0, file.trust.find(' '));
+}
+
 std::string status_text(const DriverFile &file) {
     return file.ok ? (file.active ? "ok*" : "ok") : "rejected";
 }
@@ -23,14 +33,14 @@ std::string status_text(const DriverFile &file) {
 } // namespace
 
 void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files) {
-    constexpr size_t columns = 6;
+    constexpr size_t columns = 7;
     using Row = std::array<std::string, columns>;
-    std::vector<Row> rows{{"STATUS", "NAME", "VERSION", "ABI", "PATH", "REASON"}};
+    std::vector<Row> rows{{"STATUS", "NAME", "VERSION", "ABI", "TRUST", "PATH", "REASON"}};
     for (const auto &file : files) {
         const auto or_dash = [](const std::string &s) { return s.empty() ? "-" : s; };
         rows.push_back({status_text(file), or_dash(file.info ? file.info->name : ""),
                         or_dash(file.info ? file.info->version : ""), or_dash(abi_text(file)),
-                        file.path.string(), file.reason});
+                        or_dash(trust_word(file)), file.path.string(), file.reason});
     }
     std::array<size_t, columns> width{};
     for (const auto &row : rows) {
@@ -77,6 +87,8 @@ void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files)
         writer.String(file.ok ? "ok" : "rejected");
         writer.Key("reason");
         string_or_null(true, file.reason);
+        writer.Key("trust");
+        string_or_null(!file.trust.empty(), file.trust);
         writer.Key("active");
         writer.Bool(file.active);
         writer.EndObject();

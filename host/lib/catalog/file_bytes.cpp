@@ -1,6 +1,7 @@
 #include "file_bytes.hpp"
 
 #include "cloudhost/errors.hpp"
+#include "unique_fd.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -12,9 +13,8 @@
 #include <unistd.h>
 
 namespace cloudhost::detail {
-namespace {
 
-const char *file_kind(mode_t mode) {
+const char *file_kind(unsigned mode) {
     if (S_ISDIR(mode))
         return "directory";
     if (S_ISFIFO(mode))
@@ -28,20 +28,7 @@ const char *file_kind(mode_t mode) {
     return "special file";
 }
 
-class FileDescriptor {
-  public:
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    ~FileDescriptor() {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    FileDescriptor(const FileDescriptor &) = delete;
-    FileDescriptor &operator=(const FileDescriptor &) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
+namespace {
 
 std::string errno_text(int err) {
     return std::strerror(err);
@@ -51,11 +38,15 @@ std::string errno_text(int err) {
 
 std::vector<std::byte> read_file_bytes(const std::filesystem::path &path, size_t limit) {
     // O_NONBLOCK: opening a FIFO that someone named *.so must not hang the scan.
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-    if (fd.get() < 0)
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    if (!fd.valid())
         throw LoadError("cannot open: " + errno_text(errno));
+    return read_fd_bytes(fd.get(), limit);
+}
+
+std::vector<std::byte> read_fd_bytes(int fd, size_t limit) {
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0)
+    if (::fstat(fd, &st) != 0)
         throw LoadError("cannot stat: " + errno_text(errno));
     if (!S_ISREG(st.st_mode))
         throw LoadError(std::string("not a regular file (") + file_kind(st.st_mode) + ")");
@@ -70,7 +61,7 @@ std::vector<std::byte> read_file_bytes(const std::filesystem::path &path, size_t
         if (filled == bytes.size()) {
             if (bytes.size() >= limit) {
                 std::byte probe;
-                const ssize_t n = ::read(fd.get(), &probe, 1);
+                const ssize_t n = ::read(fd, &probe, 1);
                 if (n > 0)
                     throw LoadError("file too large (over " + std::to_string(limit) + " bytes)");
                 if (n == 0)
@@ -81,7 +72,7 @@ std::vector<std::byte> read_file_bytes(const std::filesystem::path &path, size_t
             }
             bytes.resize(std::min(limit, std::max<size_t>(bytes.size() * 2, 4096)));
         }
-        const ssize_t n = ::read(fd.get(), bytes.data() + filled, bytes.size() - filled);
+        const ssize_t n = ::read(fd, bytes.data() + filled, bytes.size() - filled);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

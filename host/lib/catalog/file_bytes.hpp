@@ -17,4 +17,10 @@ inline constexpr size_t max_driver_file_size = size_t{512} << 20;
 std::vector<std::byte> read_file_bytes(const std::filesystem::path &path,
                                        size_t limit = max_driver_file_size);
 
+// Same for an already opened descriptor (read from its current offset).
+std::vector<std::byte> read_fd_bytes(int fd, size_t limit = max_driver_file_size);
+
+// "directory", "fifo", "socket", ... for a non-regular st_mode.
+const char *file_kind(unsigned mode);
+
 } // namespace cloudhost::detail

@@ -146,7 +146,8 @@ fs::path write_private_copy(const fs::path &dir, std::span<const std::byte> byte
 namespace cloudhost {
 
 std::filesystem::path default_driver_cache_dir() {
-    const char *runtime = std::getenv("XDG_RUNTIME_DIR");
+    // secure_getenv: an elevated process must not be steered by the caller.
+    const char *runtime = secure_getenv("XDG_RUNTIME_DIR");
     if (runtime && runtime[0] == '/')
         return std::filesystem::path(runtime) / "cloudhost" / "drivers";
     return std::filesystem::path("/tmp") / ("cloudhost-" + std::to_string(::geteuid())) / "drivers";

@@ -6,17 +6,20 @@
 
 namespace cloudhost::detail {
 
-std::string sha256_hex(std::span<const std::byte> bytes) {
+std::string sha256_raw(std::span<const std::byte> bytes) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
         throw std::runtime_error("SHA-256 computation failed (OpenSSL EVP_Digest)");
+    return std::string(reinterpret_cast<const char *>(digest), length);
+}
+
+std::string sha256_hex(std::span<const std::byte> bytes) {
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
-    out.reserve(2 * length);
-    for (unsigned int i = 0; i < length; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 0xf];
+    for (unsigned char c : sha256_raw(bytes)) {
+        out += hex[c >> 4];
+        out += hex[c & 0xf];
     }
     return out;
 }

@@ -1,4 +1,4 @@
-// SHA-256 (OpenSSL EVP) as lowercase hex.
+// SHA-256 (OpenSSL EVP).
 #pragma once
 
 #include <cstddef>
@@ -7,6 +7,9 @@
 
 namespace cloudhost::detail {
 
+// The 32 raw digest bytes.
+std::string sha256_raw(std::span<const std::byte> bytes);
+// Lowercase hex.
 std::string sha256_hex(std::span<const std::byte> bytes);
 
 } // namespace cloudhost::detail

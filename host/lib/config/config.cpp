@@ -7,6 +7,7 @@
 #include "cloudhost/instance_set.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -186,7 +187,7 @@ class ObjectReader {
                                  const std::string &expected) const {
         src_.fail(v.begin, quoted(key) + " must be " + expected + ", not " + kind_name(v.kind));
     }
-    std::string label() const { return path_.empty() ? "the config" : quoted(path_); }
+    std::string label() const { return path_.empty() ? "the config" : "\"" + path_ + "\""; }
     std::string quoted(const std::string &key) const {
         return "\"" + (path_.empty() ? key : path_ + "." + key) + "\"";
     }
@@ -250,6 +251,64 @@ void read_timeouts(const Source &src, const JsonNode &node, Timeouts &t) {
     r.duration("command", t.command);
     r.duration("destroy", t.destroy);
     r.finish();
+}
+
+bool is_sha256_hex(const std::string &s) {
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char ch) {
+               return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+           });
+}
+
+// "trust": which driver files may be loaded (see cloudhost/trust.hpp).
+TrustPolicy read_trust(const Source &src, const JsonNode &node) {
+    ObjectReader r(src, node, "trust");
+    TrustPolicy policy;
+    std::string mode = "allow-all";
+    r.string("policy", mode);
+    try {
+        policy.mode = parse_trust_mode(mode);
+    } catch (const std::invalid_argument &e) {
+        src.fail(r.find("policy")->begin, std::string("\"trust.policy\" ") + e.what());
+    }
+    std::vector<std::string> digests, keys;
+    r.string_list("digests", digests);
+    const JsonNode *digests_node = r.find("digests");
+    for (std::size_t i = 0; i < digests.size(); ++i) {
+        std::string d = digests[i];
+        std::transform(d.begin(), d.end(), d.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        if (!is_sha256_hex(d))
+            src.fail(digests_node->items[i].begin,
+                     "\"trust.digests\" items must be SHA-256 digests (64 hex digits)");
+        policy.digests.push_back(d);
+    }
+    r.string_list("public_keys", keys);
+    const JsonNode *keys_node = r.find("public_keys");
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        try {
+            policy.public_keys.push_back(TrustedKey::parse(keys[i]));
+        } catch (const std::invalid_argument &e) {
+            src.fail(keys_node->items[i].begin, std::string("\"trust.public_keys\": ") + e.what());
+        }
+    }
+    std::string permissions = "strict";
+    r.string("permissions", permissions);
+    if (permissions == "off")
+        policy.permissions = PermissionMode::off;
+    else if (permissions != "strict")
+        src.fail(r.find("permissions")->begin,
+                 "\"trust.permissions\" must be \"strict\" or \"off\"");
+    r.finish();
+    // A list the policy ignores is a misunderstanding, not a harmless extra.
+    if (policy.mode == TrustMode::digest && policy.digests.empty())
+        src.fail(node.begin, "\"trust\": policy \"digest\" needs a non-empty \"digests\" list");
+    if (policy.mode == TrustMode::signature && policy.public_keys.empty())
+        src.fail(node.begin, "\"trust\": policy \"signed\" needs a non-empty \"public_keys\" list");
+    if (policy.mode != TrustMode::digest && digests_node)
+        src.fail(digests_node->begin, "\"trust.digests\" is used only by policy \"digest\"");
+    if (policy.mode != TrustMode::signature && keys_node)
+        src.fail(keys_node->begin, "\"trust.public_keys\" is used only by policy \"signed\"");
+    return policy;
 }
 
 } // namespace
@@ -326,6 +385,8 @@ Config parse_config(std::string_view text, const std::string &file_name) {
     r.number("max_cloud_ops_per_second", c.max_cloud_ops_per_second, 0, 1e6);
     if (const JsonNode *t = r.find("timeouts"))
         read_timeouts(src, *t, c.timeouts);
+    if (const JsonNode *t = r.find("trust"))
+        c.trust = read_trust(src, *t);
     r.finish();
 
     if (c.instance_types.empty() && c.driver == "loopback") {
