@@ -12,20 +12,6 @@
 
 namespace catalog_test {
 
-TempDir::TempDir() {
-    const char *base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/catalog-test-XXXXXX";
-    if (!::mkdtemp(pattern.data()))
-        throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-}
-
-TempDir::~TempDir() {
-    std::error_code ec;
-    // Private copies are mode 0500; removal needs only the dir to be writable.
-    std::filesystem::remove_all(path_, ec);
-}
-
 std::filesystem::path fixture(const std::string &stem) {
     return std::filesystem::path(CATALOG_FIXTURE_DIR) / (stem + ".so");
 }

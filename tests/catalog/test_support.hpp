@@ -1,6 +1,8 @@
 // Helpers shared by the catalog tests: temporary dirs and fixture files.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <cstddef>
 #include <filesystem>
 #include <string>
@@ -8,19 +10,8 @@
 
 namespace catalog_test {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class TempDir {
-  public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    const std::filesystem::path &path() const { return path_; }
-    std::filesystem::path operator/(const std::string &name) const { return path_ / name; }
-
-  private:
-    std::filesystem::path path_;
-};
+// A fresh temporary directory removed with its contents (tests/support).
+using TempDir = cloudhost::test::TempDir;
 
 // A fixture built by tests/catalog/fixtures/meson.build, e.g. "fixture-1.0.0".
 std::filesystem::path fixture(const std::string &stem);

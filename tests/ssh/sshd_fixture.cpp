@@ -133,19 +133,6 @@ int run_process(const std::vector<std::string> &argv) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-TempDir::TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "cloudhost-ssh-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-        throw std::runtime_error("cannot create a temporary directory");
-    }
-    path_ = pattern;
-}
-
-TempDir::~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-}
-
 SshdServer::SshdServer()
     : user_(current_user()), client_key_(SshKey::load_or_generate(dir() / "client_ed25519")) {
     if (::getuid() == 0) {

@@ -3,6 +3,8 @@
 // current user. Stopped and removed by the destructor.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include "cloudhost/ssh_key.hpp"
 
 #include <filesystem>
@@ -11,19 +13,6 @@
 #include <vector>
 
 namespace cloudhost::test {
-
-// A path inside a fresh temporary directory removed at destruction.
-class TempDir {
-  public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    const std::filesystem::path &path() const { return path_; }
-
-  private:
-    std::filesystem::path path_;
-};
 
 class SshdServer {
   public:
