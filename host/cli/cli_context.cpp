@@ -91,19 +91,24 @@ InstanceSet &CliContext::instance_set() {
     } catch (const LoadError &e) {
         throw UsageError(std::string("driver \"") + c.driver + "\": " + e.what());
     }
+    try {
+        set_ = InstanceSet::open(std::move(library), instance_set_options());
+    } catch (const InvalidConfigError &e) {
+        throw UsageError((c.source.empty() ? std::string("config") : c.source.string()) + ": " +
+                         e.what());
+    }
+    return set_;
+}
+
+InstanceSetOptions CliContext::instance_set_options() {
+    const Config &c = config();
     InstanceSetOptions options;
     options.config_json = c.driver_parameters;
     options.instance_set_id = c.instance_set_id;
     options.shared_resource_tags = c.resource_tags;
     options.max_cloud_ops_per_second = c.max_cloud_ops_per_second;
     options.logger = spdlog::default_logger();
-    try {
-        set_ = InstanceSet::open(std::move(library), std::move(options));
-    } catch (const InvalidConfigError &e) {
-        throw UsageError((c.source.empty() ? std::string("config") : c.source.string()) + ": " +
-                         e.what());
-    }
-    return set_;
+    return options;
 }
 
 Tags CliContext::instance_set_filter() {

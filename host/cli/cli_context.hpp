@@ -51,6 +51,8 @@ class CliContext {
     std::vector<std::filesystem::path> driver_dirs();
     Catalog &catalog();
     InstanceSet &instance_set();
+    // The config's InstanceSet parameters (driver parameters, id, tags, limits).
+    InstanceSetOptions instance_set_options();
 
     // The key deployed to new instances, or none when deploy_public_key is off.
     std::optional<std::string> deploy_public_key();

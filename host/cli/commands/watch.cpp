@@ -94,13 +94,8 @@ Command add_watch_command(CLI::App &app, CliContext &context) {
                                                             {"file", e.file.string()},
                                                             {"reason", e.reason}});
                 };
-                InstanceSetOptions set_options;
-                set_options.config_json = config.driver_parameters;
-                set_options.instance_set_id = config.instance_set_id;
-                set_options.shared_resource_tags = config.resource_tags;
-                set_options.max_cloud_ops_per_second = config.max_cloud_ops_per_second;
-                set_options.logger = spdlog::default_logger();
-                HotSwappableInstanceSet set(context.catalog(), set_options, options);
+                HotSwappableInstanceSet set(context.catalog(), context.instance_set_options(),
+                                            options);
                 printer.print("started",
                               {{"driver", config.driver}, {"version", set.active().version}});
                 set.start_watching();
