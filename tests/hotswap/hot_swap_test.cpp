@@ -144,3 +144,46 @@ TEST_CASE(
     CHECK(f.log.count(SwapEventKind::kept) == 1); // warned once
     vm.destroy();
 }
+
+TEST_CASE("an idle handle from version 1 lets version 1 unload at its next call") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(), f.swap_options());
+    const fs::path v1_library = f.log.last(SwapEventKind::loaded).library;
+    auto idle = hot.instance_set().create(small, "img", {}, "", {});
+
+    f.install_by_rename("swapcloud_v2");
+    REQUIRE(hot.sync());
+    // The handle still holds version 1's instance handle: v1 stays mapped.
+    CHECK(cloudhost::is_library_loaded(v1_library));
+    CHECK(f.log.count(SwapEventKind::unloaded) == 0);
+
+    // Its next call re-binds to version 2 and lets go of version 1.
+    CHECK(idle.string().find("2.0.0") != std::string::npos);
+    CHECK_FALSE(hot.sync());
+    CHECK(f.log.count(SwapEventKind::unloaded) == 1);
+    CHECK(f.log.last(SwapEventKind::unloaded).library == v1_library);
+    CHECK_FALSE(cloudhost::is_library_loaded(v1_library));
+    idle.destroy();
+}
+
+TEST_CASE("with the keep-loaded switch, a retired version stays mapped and is reported") {
+    cloudhost::DriverLibrary::set_keep_loaded(true);
+    struct Restore {
+        ~Restore() { cloudhost::DriverLibrary::set_keep_loaded(false); }
+    } restore;
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(), f.swap_options());
+    const fs::path v1_library = f.log.last(SwapEventKind::loaded).library;
+
+    f.install_by_rename("swapcloud_v2");
+    REQUIRE(hot.sync());
+    CHECK_FALSE(hot.sync()); // reaps the retired version
+    CHECK(f.log.count(SwapEventKind::unloaded) == 0);
+    REQUIRE(f.log.count(SwapEventKind::unload_failed) == 1);
+    const auto failed = f.log.last(SwapEventKind::unload_failed);
+    CHECK(failed.library == v1_library);
+    CHECK(failed.reason.find("CLOUDHOST_KEEP_LOADED") != std::string::npos);
+    CHECK(cloudhost::is_library_loaded(v1_library));
+}

@@ -1,12 +1,15 @@
 // Soak: 8 threads call Create/Instances/SetTags/Destroy on one InstanceSet
 // while the driver file is replaced N times (CLOUDHOST_SWAP_SOAK_SWAPS,
-// default 20; the full run is 100), alternating versions 1 and 2
-// and alternating `cp` over the path with `mv` into the directory. The
-// watcher picks every change up. No call may fail, no instance may be lost,
-// and every library must be unloaded at the end.
+// default 100), alternating versions 1 and 2 and alternating `cp` over the
+// path with `mv` into the directory. The watcher picks every change up. No
+// call may fail, no instance may be lost, and every library must be unloaded
+// at the end. Run on swapcloud (a file-backed stub: the in-memory stub's
+// cloud lives inside one loaded copy, so no second version could see it)
+// and on loopback (real server processes).
 #include "swap_fixture.hpp"
 
 #include "cloudhost/driver_library.hpp"
+#include "cloudhost/ssh_key.hpp"
 
 #include <atomic>
 #include <set>
@@ -17,14 +20,13 @@ namespace {
 
 int soak_swaps() {
     const char *text = std::getenv("CLOUDHOST_SWAP_SOAK_SWAPS");
-    return text ? std::max(1, std::atoi(text)) : 20;
+    return text ? std::max(1, std::atoi(text)) : 100;
 }
 
-} // namespace
-
-TEST_CASE("8 threads keep working while the driver is swapped repeatedly") {
-    SwapFixture f;
-    f.install_by_copy("swapcloud_v1");
+void soak(const std::string &driver) {
+    SwapFixture f(driver);
+    f.install_by_copy(driver + "_v1");
+    const std::string public_key = cloudhost::SshKey::generate_ed25519().public_key_openssh();
     std::set<fs::path> libraries;
     std::atomic<bool> stop{false};
     std::atomic<long> calls{0};
@@ -41,12 +43,12 @@ TEST_CASE("8 threads keep working while the driver is swapped repeatedly") {
         for (int t = 0; t < 8; ++t)
             workers.emplace_back([&, t] {
                 cloudhost::InstanceType type;
-                type.name = "small";
+                type.name = type.provider_type = "localhost";
                 const cloudhost::Tags mine{{"worker", std::to_string(t)}};
                 std::vector<cloudhost::Instance> live;
                 for (int round = 0; !stop; ++round) {
                     try {
-                        live.push_back(set.create(type, "img", mine, "", {}));
+                        live.push_back(set.create(type, "img", mine, "", public_key));
                         kept[t].insert(live.back().id());
                         live.back().set_tags(
                             {{"worker", std::to_string(t)}, {"round", std::to_string(round)}});
@@ -70,7 +72,7 @@ TEST_CASE("8 threads keep working while the driver is swapped repeatedly") {
             });
 
         for (int i = 1; i <= swaps; ++i) {
-            const std::string build = i % 2 ? "swapcloud_v2" : "swapcloud_v1";
+            const std::string build = driver + (i % 2 ? "_v2" : "_v1");
             if (i % 4 < 2)
                 f.install_by_copy(build);
             else
@@ -107,4 +109,14 @@ TEST_CASE("8 threads keep working while the driver is swapped repeatedly") {
     }
     for (const auto &library : libraries)
         CHECK_FALSE(cloudhost::is_library_loaded(library));
+}
+
+} // namespace
+
+TEST_CASE("8 threads keep working while swapcloud is swapped repeatedly") {
+    soak("swapcloud");
+}
+
+TEST_CASE("8 threads keep working while loopback is swapped repeatedly") {
+    soak("loopback");
 }

@@ -21,6 +21,7 @@
 
 namespace fs = std::filesystem;
 
+// A driver build made by tests/hotswap/meson.build ("swapcloud_v1", "loopback_v2", ...).
 inline fs::path swapcloud_build(const std::string &name) {
     const char *dir = std::getenv("SWAPCLOUD_DIR");
     REQUIRE(dir != nullptr);
@@ -68,11 +69,12 @@ struct EventLog {
 };
 
 struct SwapFixture {
+    const std::string driver; // "swapcloud" or "loopback": both keep their VMs under "state_dir"
     fs::path root;
     fs::path driver_dir;
     EventLog log;
 
-    SwapFixture() {
+    explicit SwapFixture(std::string driver_name = "swapcloud") : driver(std::move(driver_name)) {
         root = fs::temp_directory_path() / ("cloudhost-hotswap-" + std::to_string(::getpid()) +
                                             "-" + std::to_string(counter()++));
         fs::remove_all(root);
@@ -102,19 +104,23 @@ struct SwapFixture {
 
     cloudhost::HotSwapOptions swap_options(std::string constraint = {}) {
         cloudhost::HotSwapOptions o;
-        o.driver_name = "swapcloud";
+        o.driver_name = driver;
         o.version_constraint = std::move(constraint);
         o.on_event = log.callback();
         return o;
     }
 
     // cp over the path: truncate and write the same inode.
-    void install_by_copy(const std::string &build, const std::string &as = "swapcloud.so") {
+    void install_by_copy(const std::string &build, std::string as = {}) {
+        if (as.empty())
+            as = driver + ".so";
         fs::copy_file(swapcloud_build(build), driver_dir / as,
                       fs::copy_options::overwrite_existing);
     }
     // Write elsewhere, then rename into the directory.
-    void install_by_rename(const std::string &build, const std::string &as = "swapcloud.so") {
+    void install_by_rename(const std::string &build, std::string as = {}) {
+        if (as.empty())
+            as = driver + ".so";
         const fs::path staged = root / "staging" / as;
         fs::copy_file(swapcloud_build(build), staged, fs::copy_options::overwrite_existing);
         fs::rename(staged, driver_dir / as);

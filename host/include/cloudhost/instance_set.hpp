@@ -75,7 +75,9 @@ class InstanceSet {
     void stop();
 
     OperationCounters counters() const;
-    const DriverLibrary &library() const;
+    // The library serving calls now; after a hot swap, the new one. Shared,
+    // so it stays loaded while the caller looks at it.
+    std::shared_ptr<const DriverLibrary> library() const;
     const std::string &instance_set_id() const;
 
     const std::shared_ptr<detail::InstanceSetCore> &core() const noexcept { return core_; }

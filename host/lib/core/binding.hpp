@@ -1,11 +1,12 @@
 // One driver InstanceSet as the host holds it: the library it lives in, the
 // logger it was given and the driver's handle. InstanceSetCore holds the
-// current Binding through an atomically swappable shared_ptr and every call
-// works on a snapshot, so a later hot swap can bind the set to a new driver
-// version while calls in flight finish on the old one. Each InstanceCore
-// keeps the Binding it was created under, so the driver's set is freed only
-// after its last instance handle is released, and the library unloaded after
-// that (members are destroyed after the destructor body runs).
+// current Binding through a swappable shared_ptr and every call works on a
+// snapshot, so a later hot swap can bind the set to a new driver version
+// while calls in flight finish on the old one. Each instance handle the
+// binding handed out keeps it alive (BoundInstance), so the driver's set is
+// freed only after its last instance handle is released or re-bound, and the
+// library unloaded after that (members are destroyed after the destructor
+// body runs).
 #pragma once
 
 #include "cloudhost/driver.h"
@@ -16,6 +17,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace cloudhost::detail {
 
@@ -38,6 +40,7 @@ class Binding {
     const ch_driver_v1 &table() const noexcept { return table_; }
     ch_instance_set *set() const noexcept { return set_; }
     const DriverLibrary &library() const noexcept { return *library_; }
+    const std::shared_ptr<DriverLibrary> &shared_library() const noexcept { return library_; }
     const DriverLogger &logger() const noexcept { return logger_; }
 
     // instance_set_stop, at most once per binding.
@@ -58,20 +61,36 @@ class Binding {
     std::atomic<bool> stopped_{false};
     std::atomic<long> in_flight_{0};
 
-    friend class BindingUse;
+    friend class InFlightCall;
+};
+
+// Counts one driver call in a binding's in_flight() while it exists. The
+// caller keeps the binding alive for at least as long (see BindingUse).
+class InFlightCall {
+  public:
+    explicit InFlightCall(Binding &binding) noexcept : binding_(&binding) {
+        binding_->in_flight_.fetch_add(1);
+    }
+    ~InFlightCall() {
+        if (binding_)
+            binding_->in_flight_.fetch_sub(1);
+    }
+    InFlightCall(InFlightCall &&other) noexcept
+        : binding_(std::exchange(other.binding_, nullptr)) {}
+    InFlightCall &operator=(InFlightCall &&) = delete;
+    InFlightCall(const InFlightCall &) = delete;
+    InFlightCall &operator=(const InFlightCall &) = delete;
+
+  private:
+    Binding *binding_;
 };
 
 // One driver call's hold on a binding: keeps it alive and counted in
 // in_flight() for the duration of the call.
 class BindingUse {
   public:
-    explicit BindingUse(std::shared_ptr<Binding> binding) noexcept : binding_(std::move(binding)) {
-        binding_->in_flight_.fetch_add(1);
-    }
-    ~BindingUse() {
-        if (binding_)
-            binding_->in_flight_.fetch_sub(1);
-    }
+    explicit BindingUse(std::shared_ptr<Binding> binding) noexcept
+        : binding_(std::move(binding)), call_(*binding_) {}
     BindingUse(BindingUse &&other) noexcept = default;
     BindingUse &operator=(BindingUse &&) = delete;
     BindingUse(const BindingUse &) = delete;
@@ -82,7 +101,8 @@ class BindingUse {
     const std::shared_ptr<Binding> &get() const noexcept { return binding_; }
 
   private:
-    std::shared_ptr<Binding> binding_;
+    std::shared_ptr<Binding> binding_; // declared first: outlives the count
+    InFlightCall call_;
 };
 
 } // namespace cloudhost::detail

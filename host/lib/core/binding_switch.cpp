@@ -56,25 +56,27 @@ InstanceSetCore::rebind(const std::string &id, const std::shared_ptr<Binding> &t
     return found->second;
 }
 
+InstanceCore::InstanceCore(std::string_view id_in,
+                           std::shared_ptr<const std::string> provider_type_in,
+                           std::shared_ptr<InstanceSetCore> set_in,
+                           std::shared_ptr<Binding> binding, ch_instance *handle)
+    : id(id_in), provider_type(std::move(provider_type_in)), set(std::move(set_in)),
+      bound(std::make_shared<const BoundInstance>(std::move(binding), handle)) {}
+
 InstanceUse InstanceCore::use() const {
     for (;;) {
-        if (set->is_current(first.binding.get())) {
-            // Never swapped away from (the common case): no extra refcount.
-            BindingUse guard(first.binding);
-            if (set->is_current(first.binding.get()))
-                return {nullptr, first, std::move(guard)};
+        auto current = bound.load();
+        if (!set->is_current(current->binding.get())) {
+            // Swapped away from: re-bind, and drop the old handle now rather
+            // than at the next call, so an idle handle does not pin the old
+            // library longer than needed.
+            bound.store(set->rebind(id, set->snapshot()));
             continue;
         }
-        auto bound = rebound.load();
-        if (!bound || !set->is_current(bound->binding.get())) {
-            bound = set->rebind(id, set->snapshot());
-            rebound.store(bound);
-        }
-        BindingUse guard(bound->binding);
-        if (set->is_current(bound->binding.get())) {
-            const BoundInstance &ref = *bound;
-            return {std::move(bound), ref, std::move(guard)};
-        }
+        InstanceUse use(std::move(current));
+        // Counted first, checked after (as in InstanceSetCore::enter).
+        if (set->is_current(&use.binding()))
+            return use;
     }
 }
 

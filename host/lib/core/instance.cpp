@@ -47,7 +47,7 @@ const std::string &Instance::id() const {
 }
 
 const std::string &Instance::provider_type() const {
-    return checked(core_).provider_type;
+    return *checked(core_).provider_type;
 }
 
 std::string Instance::string() const {

@@ -40,8 +40,9 @@ void InstanceCollector::adopt(ch_instance *handle, const ch_instance_desc *desc)
     }
     std::shared_ptr<InstanceCore> core;
     try {
-        core = std::make_shared<InstanceCore>(to_view(id), to_view(provider_type), set_, binding_,
-                                              handle);
+        if (!provider_type_ || *provider_type_ != to_view(provider_type))
+            provider_type_ = std::make_shared<const std::string>(to_view(provider_type));
+        core = std::make_shared<InstanceCore>(to_view(id), provider_type_, set_, binding_, handle);
     } catch (...) {
         failed_ = true;
         return release(); // the core never took the reference over

@@ -33,6 +33,7 @@ class InstanceCollector {
     std::shared_ptr<InstanceSetCore> set_;
     std::shared_ptr<Binding> binding_;
     const Tags *filter_;
+    std::shared_ptr<const std::string> provider_type_; // the last one seen, shared
     std::vector<Instance> instances_;
     std::size_t skipped_ = 0;
     bool failed_ = false;

@@ -5,9 +5,9 @@
 
 #include "binding.hpp"
 #include "bound_instance.hpp"
+#include "guarded_shared_ptr.hpp"
 #include "instance_set_core.hpp"
 
-#include <atomic>
 #include <memory>
 #include <string>
 
@@ -17,40 +17,39 @@ namespace cloudhost::detail {
 // call's duration.
 class InstanceUse {
   public:
-    InstanceUse(std::shared_ptr<const BoundInstance> keep, const BoundInstance &bound,
-                BindingUse guard) noexcept
-        : keep_(std::move(keep)), bound_(&bound), guard_(std::move(guard)) {}
+    explicit InstanceUse(std::shared_ptr<const BoundInstance> bound) noexcept
+        : bound_(std::move(bound)), call_(*bound_->binding) {}
 
     const ch_driver_v1 &table() const noexcept { return bound_->binding->table(); }
     ch_instance *handle() const noexcept { return bound_->handle; }
+    const Binding &binding() const noexcept { return *bound_->binding; }
 
   private:
-    std::shared_ptr<const BoundInstance> keep_; // set when re-bound after a swap
-    const BoundInstance *bound_;
-    BindingUse guard_;
+    std::shared_ptr<const BoundInstance> bound_; // declared first: outlives the count
+    InFlightCall call_;
 };
 
 struct InstanceCore {
     // Takes over the host's reference to `handle` (driver.h rule 4).
-    InstanceCore(std::string_view id, std::string_view provider_type,
+    InstanceCore(std::string_view id, std::shared_ptr<const std::string> provider_type,
                  std::shared_ptr<InstanceSetCore> set, std::shared_ptr<Binding> binding,
-                 ch_instance *handle)
-        : id(id), provider_type(provider_type), set(std::move(set)),
-          first(std::move(binding), handle) {}
+                 ch_instance *handle);
     InstanceCore(const InstanceCore &) = delete;
     InstanceCore &operator=(const InstanceCore &) = delete;
 
     // The binding to call through: the set's current one. After a hot swap
-    // the handle re-binds by id (InstanceSetCore::rebind); throws
+    // the handle re-binds by id (InstanceSetCore::rebind) and lets go of the
+    // old binding's handle, so the old library can unload; throws
     // DriverError when the current driver version does not list the id.
     InstanceUse use() const;
 
     const std::string id;
-    const std::string provider_type;
+    // Shared by the instances of one listing that have the same type (a
+    // 100,000-instance listing usually has a handful of types).
+    const std::shared_ptr<const std::string> provider_type;
     const std::shared_ptr<InstanceSetCore> set; // wrappers shared with the set
-    const BoundInstance first;                  // the handle it was created with
-    // Null until a hot swap re-binds it; then the handle of a newer binding.
-    mutable std::atomic<std::shared_ptr<const BoundInstance>> rebound;
+    // The handle it was created with, then the one of each newer binding.
+    mutable GuardedSharedPtr<const BoundInstance> bound;
 };
 
 } // namespace cloudhost::detail

@@ -198,8 +198,8 @@ OperationCounters InstanceSet::counters() const {
     return detail::checked(core_).counters.snapshot();
 }
 
-const DriverLibrary &InstanceSet::library() const {
-    return detail::checked(core_).snapshot()->library();
+std::shared_ptr<const DriverLibrary> InstanceSet::library() const {
+    return detail::checked(core_).snapshot()->shared_library();
 }
 
 const std::string &InstanceSet::instance_set_id() const {

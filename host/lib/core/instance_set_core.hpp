@@ -5,6 +5,7 @@
 
 #include "binding.hpp"
 #include "bound_instance.hpp"
+#include "guarded_shared_ptr.hpp"
 #include "operation_counters.hpp"
 #include "ops_limiter.hpp"
 #include "rate_limit_gate.hpp"
@@ -55,7 +56,7 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
     void gate_check(Operation op);
     void on_rate_limit(Operation op, Clock::time_point earliest_retry, const char *message);
 
-    std::atomic<std::shared_ptr<Binding>> binding_;
+    GuardedSharedPtr<Binding> binding_;
     std::atomic<const Binding *> current_; // == binding_.load().get(), cheap to compare
     std::mutex swap_mutex_;                // one swap at a time
     std::mutex rebind_mutex_;

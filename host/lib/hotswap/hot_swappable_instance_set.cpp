@@ -72,7 +72,10 @@ struct HotSwappableInstanceSet::State {
     std::unique_ptr<DriverWatcher> watcher;
 
     detail::InstanceSetCore &core() const { return *set.core(); }
-    const DriverLibrary &active_library() const { return core().snapshot()->library(); }
+    // Shared: a reference into a snapshot would dangle after the next swap.
+    std::shared_ptr<const DriverLibrary> active_library() const {
+        return core().snapshot()->shared_library();
+    }
 
     SwapEvent event(SwapEventKind kind, std::string version = {}) const {
         SwapEvent e{kind, options.driver_name, std::move(version), {}, {}, {}, {}};
@@ -173,7 +176,7 @@ bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> 
 }
 
 void HotSwappableInstanceSet::State::reap_retired() {
-    const auto active_path = active_library().path();
+    const auto active_path = active_library()->path();
     std::erase_if(retired, [&](const Retired &r) {
         if (!r.binding.expired())
             return false;
@@ -216,15 +219,15 @@ InstanceSet HotSwappableInstanceSet::instance_set() const {
 }
 
 DriverInfo HotSwappableInstanceSet::active() const {
-    return state_->active_library().info();
+    return state_->active_library()->info();
 }
 
 bool HotSwappableInstanceSet::sync() {
     auto &s = *state_;
     const std::lock_guard lock(s.mutex);
     const auto files = s.scan_and_report();
-    const std::string active_sha = sha_of(s.active_library());
-    const Version active_version = Version::parse(s.active_library().info().version);
+    const std::string active_sha = sha_of(*s.active_library());
+    const Version active_version = Version::parse(s.active_library()->info().version);
 
     const DriverFile *best = nullptr;
     std::optional<Version> best_version;
@@ -252,7 +255,7 @@ bool HotSwappableInstanceSet::sync() {
         if (!active_file_present && !s.warned_kept) {
             s.warned_kept = true;
             auto e = s.event(SwapEventKind::kept, active_version.str());
-            e.library = s.active_library().path();
+            e.library = s.active_library()->path();
             e.reason = "the active version's file is gone and no other allowed version is "
                        "available; keeping the loaded one";
             s.emit(e);
