@@ -34,8 +34,11 @@ std::shared_ptr<Binding> InstanceSetCore::swap_binding(std::shared_ptr<Binding> 
     return previous;
 }
 
-std::shared_ptr<const BoundInstance>
-InstanceSetCore::rebind(const std::string &id, const std::shared_ptr<Binding> &target) {
+std::shared_ptr<const BoundInstance> InstanceSetCore::rebind(const std::string &id) {
+    // Counted and current while it lists: a swap cannot stop `target` under
+    // the listing (it waits for in_flight() to drain).
+    const BindingUse use = enter();
+    const std::shared_ptr<Binding> &target = use.get();
     const std::lock_guard lock(rebind_mutex_);
     if (rebind_for_.lock() != target) {
         rebind_for_ = target;
@@ -45,7 +48,6 @@ InstanceSetCore::rebind(const std::string &id, const std::shared_ptr<Binding> &t
     if (found == rebind_table_.end()) {
         // Created on the old binding while the swap was under way, or
         // listed after the health check: one listing serves every such id.
-        BindingUse use(target);
         rebind_table_ = list_bound_instances(target);
         found = rebind_table_.find(id);
         if (found == rebind_table_.end())
@@ -70,7 +72,7 @@ InstanceUse InstanceCore::use() const {
             // Swapped away from: re-bind, and drop the old handle now rather
             // than at the next call, so an idle handle does not pin the old
             // library longer than needed.
-            bound.store(set->rebind(id, set->snapshot()));
+            bound.store(set->rebind(id));
             continue;
         }
         InstanceUse use(std::move(current));

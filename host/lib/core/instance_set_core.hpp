@@ -34,10 +34,10 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
     // calls go to `next`; calls in flight keep theirs (see in_flight()).
     // `listed`, a listing of `next`, seeds the table Instances re-bind from.
     std::shared_ptr<Binding> swap_binding(std::shared_ptr<Binding> next, BoundInstances listed);
-    // The handle of instance `id` under `target`, from the table, else from
-    // a fresh listing of `target`. Throws DriverError if it is not listed.
-    std::shared_ptr<const BoundInstance> rebind(const std::string &id,
-                                                const std::shared_ptr<Binding> &target);
+    // The handle of instance `id` under the current binding, from the
+    // table, else from a fresh listing. Throws DriverError if it is not
+    // listed.
+    std::shared_ptr<const BoundInstance> rebind(const std::string &id);
 
     // Runs `call` (one driver call of kind `op`) behind the wrappers: the
     // rate-limit gate, a tick of the ops limiter, then counters and, on a
