@@ -54,18 +54,8 @@ std::vector<std::filesystem::path> CliContext::driver_dirs() {
         return dirs;
     }
     // A user-supplied search path is not honoured in an elevated process.
-    if (const char *env = secure_getenv("CLOUDHOST_DRIVER_PATH"); env && *env) {
-        std::string_view list(env);
-        while (!list.empty()) {
-            auto colon = list.find(':');
-            if (!list.substr(0, colon).empty())
-                dirs.emplace_back(list.substr(0, colon));
-            if (colon == std::string_view::npos)
-                break;
-            list.remove_prefix(colon + 1);
-        }
-        return dirs;
-    }
+    if (auto from_environment = driver_path_from_environment())
+        return *from_environment;
     if (!config().driver_dirs.empty())
         return config().driver_dirs;
     return default_driver_dirs();

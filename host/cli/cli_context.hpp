@@ -7,12 +7,15 @@
 #include "cloudhost/config.hpp"
 #include "cloudhost/instance_set.hpp"
 
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cloudhost {
@@ -27,6 +30,28 @@ class UsageError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
+
+// CLOUDHOST_DRIVER_PATH split at ':' (empty parts dropped); nothing when it
+// is unset or empty, and nothing in a setuid or otherwise elevated process:
+// a user-supplied search path must not choose the code such a process
+// loads. secure_getenv returns null when the kernel marked the exec secure
+// (AT_SECURE: set-user-ID, set-group-ID, file capabilities). Inline so that
+// tests/trust can run this very code in a setuid probe without libcloudhost.
+inline std::optional<std::vector<std::filesystem::path>> driver_path_from_environment() {
+    const char *env = secure_getenv("CLOUDHOST_DRIVER_PATH");
+    if (!env || !*env)
+        return std::nullopt;
+    std::vector<std::filesystem::path> dirs;
+    for (std::string_view list(env); !list.empty();) {
+        const auto colon = list.find(':');
+        if (!list.substr(0, colon).empty())
+            dirs.emplace_back(list.substr(0, colon));
+        if (colon == std::string_view::npos)
+            break;
+        list.remove_prefix(colon + 1);
+    }
+    return dirs;
+}
 
 // Exit statuses of the command line contract.
 enum ExitStatus { exit_ok = 0, exit_failed = 1, exit_usage = 2 };

@@ -15,7 +15,13 @@ namespace cloudhost::cli {
 // "K=V" → {K, V}; UsageError naming `flag` otherwise. Keys must be non-empty.
 std::pair<std::string, std::string> parse_key_value(const std::string &text,
                                                     const std::string &flag);
-// Every item parsed; a key given twice is a UsageError.
+// Every item parsed as a tag: the host's tag rules (length, control
+// characters, UTF-8, count; see lib/core/validation.hpp) are checked here so
+// the error names the flag and its position ("--tag #2: ..."); a key given
+// twice is a UsageError too.
 Tags parse_tags(const std::vector<std::string> &items, const std::string &flag);
+// Every item parsed as an environment variable: NAME=VALUE with NAME a
+// shell identifier ([A-Za-z_][A-Za-z0-9_]*) and VALUE without NUL bytes.
+Tags parse_environment(const std::vector<std::string> &items, const std::string &flag);
 
 } // namespace cloudhost::cli

@@ -41,8 +41,11 @@ int main(int argc, char **argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
-        int code = app.exit(e); // prints help, version or the error
-        return code == 0 ? exit_ok : exit_usage;
+        if (e.get_exit_code() == 0)
+            return app.exit(e); // --help or --version
+        // One line, like every other error (CLI11 adds a second one).
+        std::cerr << "cloudhost: " << e.what() << " (see --help)\n";
+        return exit_usage;
     }
     try {
         context.init_logging();

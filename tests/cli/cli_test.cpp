@@ -39,9 +39,11 @@ class Cli {
   public:
     Cli() { fs::create_directories(dir_ / "state"); }
 
-    ProcessResult run(std::vector<std::string> args, const std::string &stdin_data = {}) {
+    ProcessResult run(std::vector<std::string> args, const std::string &stdin_data = {},
+                      std::map<std::string, std::string> env = {}) {
         args.insert(args.begin(), build_root() + "/host/cli/cloudhost");
-        return run_process(args, stdin_data, {{"XDG_STATE_HOME", (dir_ / "state").string()}});
+        env["XDG_STATE_HOME"] = (dir_ / "state").string();
+        return run_process(args, stdin_data, env);
     }
     // A config for loopback with its state in the temp dir.
     std::string config(const std::string &driver_parameters,
@@ -134,7 +136,7 @@ TEST_CASE("bad input: one-line error, exit 2, nothing created") {
     const std::string config = cli.config(cli.loopback_params());
     r = cli.run({"--config", config, "create", "--tag", "novalue"});
     CHECK(r.status == 2);
-    CHECK(r.err == "cloudhost: --tag: \"novalue\" is not of the form KEY=VALUE\n");
+    CHECK(r.err == "cloudhost: --tag #1: \"novalue\" is not of the form KEY=VALUE\n");
 
     r = cli.run({"--config", config, "exec", "lo-doesnotexist", "--", "true"});
     CHECK(r.status == 2);
@@ -373,4 +375,128 @@ TEST_CASE("cloudtest --json prints only the JSON result") {
     CHECK(r.err.empty());
     CHECK(single_line(r.out));
     CHECK(parse(r.out)["ok"].GetBool());
+}
+
+TEST_CASE("--tag and tag items obey the tag rules; the error names the flag and its position") {
+    Cli cli;
+    const std::string config = cli.config(cli.loopback_params());
+    auto r = cli.run({"--config", config, "create", "--tag", "a=b", "--tag", "k\x01=v"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: --tag #2: tag key \"k\\x01\" contains control character \\x01 at "
+                   "byte 2 (control characters are not allowed)\n");
+
+    r = cli.run({"--config", config, "create", "--tag", "team=" + std::string(257, 'x')});
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: --tag #1: tag \"team\": value is 257 bytes long (at most 256)\n");
+
+    r = cli.run({"--config", config, "create", "--tag", std::string(129, 'k') + "=v"});
+    CHECK(r.status == 2);
+    CHECK(single_line(r.err));
+    CHECK(r.err.find("--tag #1: tag key \"kkkk") != std::string::npos);
+    CHECK(r.err.find("is 129 bytes long (at most 128)") != std::string::npos);
+
+    r = cli.run({"--config", config, "create", "--tag", "a=b", "--tag", "a=c"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: --tag #2: key \"a\" given twice\n");
+
+    // 51 items: refused as a whole. 48 items: each fine, but with the three
+    // tags the CLI adds (InstanceSetID, InstanceType, InstanceSecret) one too
+    // many; refused before the driver is asked.
+    auto tag_flags = [](int n) {
+        std::vector<std::string> flags;
+        for (int i = 0; i < n; ++i) {
+            flags.push_back("--tag");
+            flags.push_back("k" + std::to_string(i) + "=v");
+        }
+        return flags;
+    };
+    std::vector<std::string> args{"--config", config, "create"};
+    auto many = tag_flags(51);
+    args.insert(args.end(), many.begin(), many.end());
+    r = cli.run(args);
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: --tag: 51 tags (at most 50 per instance)\n");
+    args.resize(3);
+    many = tag_flags(48);
+    args.insert(args.end(), many.begin(), many.end());
+    r = cli.run(args);
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: Create InstanceTags: 51 tags (at most 50 per instance)\n");
+
+    r = cli.run({"--config", config, "list", "--tag", "k=\x7f"});
+    CHECK(r.status == 2);
+    CHECK(r.err.find("cloudhost: --tag #1: tag \"k\": value contains control character \\x7f") ==
+          0);
+    r = cli.run({"--config", config, "tag", "lo-any", "ok=1", "=v"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: tag #2: \"=v\" has an empty key\n");
+    r = cli.run({"--config", config, "tag", "lo-any", "k=\xff"});
+    CHECK(r.status == 2);
+    CHECK(r.err ==
+          "cloudhost: tag #1: tag \"k\": value is not valid UTF-8 (byte \\xff at byte 1)\n");
+
+    CHECK(cli.instances_on_disk() == 0);
+    CHECK(processes_mentioning(cli.state_dir().string()) == 0);
+}
+
+TEST_CASE("config tags and instance types are checked with file, line and column") {
+    Cli cli;
+    const fs::path bad = cli.dir() / "tags.json";
+    std::ofstream(bad)
+        << "{\"driver\": \"stub\",\n \"resource_tags\": {\n  \"team\\u0000\": \"x\"}}";
+    auto r = cli.run({"--config", bad.string(), "list"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: " + bad.string() +
+                       ":3:3: \"resource_tags\": tag key \"team\\x00\" contains control character "
+                       "\\x00 at byte 5 (control characters are not allowed)\n");
+
+    std::ofstream(bad)
+        << "{\"driver\": \"stub\",\n \"instance_types\": {\"a\": {\"provider_type\": \"\"}}}";
+    r = cli.run({"--config", bad.string(), "create"});
+    CHECK(r.status == 2);
+    CHECK(r.err ==
+          "cloudhost: " + bad.string() +
+              ":2:44: \"instance_types.a.provider_type\" must not be empty (omit it for the "
+              "default)\n");
+}
+
+TEST_CASE("flag values that do not parse give one line naming the flag") {
+    Cli cli;
+    auto r = cli.run({"watch", "--duration", "5parsecs"});
+    CHECK(r.status == 2);
+    CHECK(single_line(r.err));
+    CHECK(r.err.rfind("cloudhost: --duration: bad duration \"5parsecs\"", 0) == 0);
+    r = cli.run({"watch", "--duration=-1s"});
+    CHECK(r.status == 2);
+    CHECK(r.err.rfind("cloudhost: --duration: bad duration \"-1s\"", 0) == 0);
+    // CLI11's own errors name the flag on their first line.
+    r = cli.run({"list", "--json=maybe"});
+    CHECK(r.status == 2);
+    CHECK(r.err.find("--json") < r.err.find('\n'));
+    r = cli.run({"create", "--tag"});
+    CHECK(r.status == 2);
+    CHECK(r.err.find("--tag") < r.err.find('\n'));
+}
+
+TEST_CASE("CLOUDHOST_DRIVER_PATH chooses the driver directories; --driver-dir overrides it") {
+    Cli cli;
+    const fs::path first = cli.dir() / "first", second = cli.dir() / "second";
+    fs::create_directories(first);
+    fs::create_directories(second);
+    fs::copy_file(fs::path(build_root()) / "plugins/stub/stub.so", first / "stub.so");
+    fs::copy_file(fs::path(build_root()) / "plugins/example/example.so", second / "example.so");
+    auto listed = [&](const std::vector<std::string> &args, const std::string &driver_path) {
+        auto r = cli.run(args, {}, {{"CLOUDHOST_DRIVER_PATH", driver_path}});
+        REQUIRE_MESSAGE(r.status == 0, r.err);
+        std::set<std::string> paths;
+        const auto report = parse(r.out); // outlives the loop (C++20 range-for)
+        for (const auto &f : report["drivers"].GetArray())
+            paths.insert(f["path"].GetString());
+        return paths;
+    };
+    CHECK(listed({"drivers", "--json"}, first.string() + "::" + second.string()) ==
+          std::set<std::string>{(first / "stub.so").string(), (second / "example.so").string()});
+    CHECK(listed({"drivers", "--json", "--driver-dir", second.string()}, first.string()) ==
+          std::set<std::string>{(second / "example.so").string()});
+    // The setuid case is in tests/trust/elevated_test.cpp.
 }

@@ -128,4 +128,164 @@ TEST_CASE("durations and byte sizes") {
     CHECK(parse_byte_size("1000") == 1000);
     CHECK_THROWS_AS(parse_byte_size("4 gigs"), ConfigError);
     CHECK_THROWS_AS(parse_byte_size("99999999999PiB"), ConfigError);
+    // Above 2^63 (where llround would overflow) and up to 2^64.
+    CHECK(parse_byte_size("10000000TB") == 10'000'000'000'000'000'000ull);
+    CHECK(parse_byte_size("18446744073709549568") == 18446744073709549568ull);
+    CHECK_THROWS_AS(parse_byte_size("18446744073709551616"), ConfigError);
+    CHECK_THROWS_AS(parse_byte_size("18500000TB"), ConfigError);
+    // Bare seconds have the same ceiling as unit durations.
+    CHECK(parse_duration("1000000000000") == std::chrono::seconds(1'000'000'000'000));
+    CHECK_THROWS_AS(parse_duration("1e300"), ConfigError);
+    CHECK_THROWS_AS(parse_duration(std::string(400, '9')), ConfigError);
+}
+
+TEST_CASE("resource_tags obey the tag rules, with file, line and column") {
+    CHECK(error_of("{\"resource_tags\": {\"\": \"v\"}}") ==
+          "test.json:1:20: \"resource_tags\": tag key \"\" is empty (tag keys must not be empty)");
+    CHECK(error_of("{\"resource_tags\": {\n  \"" + std::string(129, 'k') + "\": \"v\"}}") ==
+          "test.json:2:3: \"resource_tags\": tag key \"" + std::string(80, 'k') +
+              "...\" is 129 bytes long (at most 128)");
+    CHECK(error_of("{\"resource_tags\": {\"team\": \"a\\u0007b\"}}") ==
+          "test.json:1:28: \"resource_tags\": tag \"team\": value contains control character "
+          "\\x07 at byte 2 (control characters are not allowed)");
+    CHECK(error_of("{\"resource_tags\": {\"k\\u007f\": \"v\"}}")
+              .find("test.json:1:20: \"resource_tags\": tag key \"k\\x7f\" contains control") == 0);
+    CHECK(error_of("{\"resource_tags\": {\"team\": \"" + std::string(257, 'v') + "\"}}") ==
+          "test.json:1:28: \"resource_tags\": tag \"team\": value is 257 bytes long (at most 256)");
+    // Room for the 4 tags the host adds: 46 fit, 47 do not.
+    auto tags_object = [](int n) {
+        std::string text = "{";
+        for (int i = 0; i < n; ++i)
+            text += (i ? ", \"k" : "\"k") + std::to_string(i) + "\": \"v\"";
+        return text + "}";
+    };
+    CHECK(parse_config("{\"resource_tags\": " + tags_object(46) + "}", "f").resource_tags.size() ==
+          46);
+    CHECK(error_of("{\"resource_tags\": " + tags_object(47) + "}") ==
+          "test.json:1:19: \"resource_tags\" has 47 tags; at most 46 (the host adds 4 of its own, "
+          "50 in all)");
+    // Non-ASCII UTF-8 is fine.
+    CHECK(parse_config("{\"resource_tags\": {\"caf\xc3\xa9\": \"\xe2\x82\xac\"}}", "f")
+              .resource_tags.at("caf\xc3\xa9") == "\xe2\x82\xac");
+}
+
+TEST_CASE("tag_key_prefix must leave valid tag keys") {
+    CHECK(parse_config("{\"tag_key_prefix\": \"\"}", "f").tag_key_prefix.empty());
+    CHECK(parse_config("{\"tag_key_prefix\": \"" + std::string(114, 'p') + "\"}", "f")
+              .tag_key_prefix.size() == 114);
+    CHECK(error_of("{\"tag_key_prefix\": \"" + std::string(115, 'p') + "\"}") ==
+          "test.json:1:20: \"tag_key_prefix\" makes the tag key \"" + std::string(80, 'p') +
+              "...\", which is 129 bytes long (at most 128)");
+    CHECK(
+        error_of("{\"tag_key_prefix\": \"a\\tb\"}")
+            .find("test.json:1:20: \"tag_key_prefix\" makes the tag key \"a\\x09bInstanceSecret\", "
+                  "which contains control character \\x09") == 0);
+}
+
+TEST_CASE("instance types: every field is checked and named") {
+    auto type_error = [](const std::string &fields) {
+        return error_of("{\"instance_types\": {\"a\": {" + fields + "}}}");
+    };
+    // Column 27 is where the value of the first field starts.
+    CHECK(type_error("\"provider_type\": \"\"") ==
+          "test.json:1:44: \"instance_types.a.provider_type\" must not be empty (omit it for the "
+          "default)");
+    CHECK(type_error("\"provider_type\": \"t3\\nsmall\"") ==
+          "test.json:1:44: \"instance_types.a.provider_type\" contains control character \\x0a "
+          "at byte 3 (control characters are not allowed)");
+    CHECK(type_error("\"provider_type\": 3") ==
+          "test.json:1:44: \"instance_types.a.provider_type\" must be a string, not a number");
+    CHECK(type_error("\"vcpus\": 1048577") ==
+          "test.json:1:36: \"instance_types.a.vcpus\" must be an integer between 0 and 1048576");
+    CHECK(type_error("\"vcpus\": 1.5") ==
+          "test.json:1:36: \"instance_types.a.vcpus\" must be an integer between 0 and 1048576");
+    CHECK(type_error("\"ram\": -1").find("test.json:1:34: \"instance_types.a.ram\" must be") == 0);
+    CHECK(type_error("\"ram\": \"2 parsecs\"")
+              .find("test.json:1:34: \"instance_types.a.ram\": bad byte size") == 0);
+    CHECK(type_error("\"price\": -0.01") ==
+          "test.json:1:36: \"instance_types.a.price\" must be between 0 and 1e+09");
+    CHECK(type_error("\"price\": 1e10") ==
+          "test.json:1:36: \"instance_types.a.price\" must be between 0 and 1e+09");
+    CHECK(type_error("\"price\": \"cheap\"") ==
+          "test.json:1:36: \"instance_types.a.price\" must be a number, not a string");
+    CHECK(type_error("\"preemptible\": 1") ==
+          "test.json:1:42: \"instance_types.a.preemptible\" must be a boolean, not a number");
+    CHECK(type_error("\"included_scratch\": \"16EiB\"")
+              .find("\"instance_types.a.included_scratch\": bad byte size") != std::string::npos);
+    CHECK(type_error("\"included_scratch\": 18446744073709551615, \"added_scratch\": 1") ==
+          "test.json:1:86: \"instance_types.a.added_scratch\" plus included_scratch overflows "
+          "2^64 bytes");
+    CHECK(type_error("\"scratch\": 1") ==
+          "test.json:1:38: \"instance_types.a.scratch\" is computed (included_scratch + "
+          "added_scratch); remove it");
+    CHECK(type_error("\"gpu\": {\"stack\": \"opencl\", \"device_count\": 1}") ==
+          "test.json:1:44: \"instance_types.a.gpu.stack\" must be \"cuda\" or \"rocm\"");
+    CHECK(type_error("\"gpu\": {\"device_count\": 2}") ==
+          "test.json:1:51: \"instance_types.a.gpu.device_count\" needs \"stack\" (\"cuda\" or "
+          "\"rocm\")");
+    CHECK(type_error("\"gpu\": {\"stack\": \"cuda\"}") ==
+          "test.json:1:44: \"instance_types.a.gpu.stack\" needs \"device_count\" of at least 1");
+    CHECK(type_error("\"gpu\": {\"stack\": \"cuda\", \"device_count\": 1, \"cores\": 9}")
+              .find("test.json:1:71: unknown key \"instance_types.a.gpu.cores\"") == 0);
+    CHECK(
+        type_error("\"sizee\": 1").find("test.json:1:27: unknown key \"instance_types.a.sizee\"") ==
+        0);
+
+    // Names: non-empty, unique, and usable as the InstanceType tag's value.
+    CHECK(error_of("{\"instance_types\": {\"\": {}}}") ==
+          "test.json:1:21: instance type names must not be empty");
+    CHECK(error_of("{\"instance_types\": {\"a\": {}, \"a\": {}}}")
+              .find("test.json:1:30: invalid JSON: duplicate key \"a\"") == 0);
+    CHECK(error_of("{\"instance_types\": {\"a\\u0000\": {}}}") ==
+          "test.json:1:21: instance type name \"a\\x00\" contains control character \\x00 at "
+          "byte 2 (control characters are not allowed)");
+    CHECK(error_of("{\"instance_types\": {\"" + std::string(257, 'n') + "\": {}}}")
+              .find("test.json:1:21: instance type name \"" + std::string(80, 'n') +
+                    "...\" is 257 bytes long (at most 256)") == 0);
+
+    // A valid type reads whole; ProviderType defaults to the name.
+    Config c = parse_config("{\"instance_types\": {\"gpu1\": {\"gpu\": {\"stack\": \"rocm\", "
+                            "\"device_count\": 2, \"vram\": \"16GiB\"}}}}",
+                            "f");
+    const InstanceType &t = c.instance_type("gpu1");
+    CHECK(t.provider_type == "gpu1");
+    CHECK(t.gpu_stack == "rocm");
+    CHECK(t.gpu_device_count == 2);
+    CHECK(t.gpu_vram == 16ull << 30);
+}
+
+TEST_CASE("timeouts: negative and zero durations name the key") {
+    CHECK(error_of("{\"timeouts\": {\"boot\": -5}}") ==
+          "test.json:1:23: \"timeouts.boot\" must not be negative");
+    CHECK(error_of("{\"timeouts\": {\"probe_interval\": 0}}") ==
+          "test.json:1:33: \"timeouts.probe_interval\" must be at least 1ms");
+    CHECK(error_of("{\"timeouts\": {\"sync_interval\": \"0s\"}}") ==
+          "test.json:1:32: \"timeouts.sync_interval\" must be at least 1ms");
+    CHECK(error_of("{\"timeouts\": {\"connect\": \"-1s\"}}")
+              .find("test.json:1:26: \"timeouts.connect\": bad duration \"-1s\"") == 0);
+    CHECK(error_of("{\"timeouts\": {\"destroy\": true}}") ==
+          "test.json:1:26: \"timeouts.destroy\" must be a duration string like \"90s\" or "
+          "seconds, not a boolean");
+    // 0 means "no limit" for a command.
+    CHECK(parse_config("{\"timeouts\": {\"command\": 0}}", "f").timeouts.command.count() == 0);
+}
+
+TEST_CASE("one-line strings refuse control characters") {
+    CHECK(error_of("{\"image_id\": \"ami-1\\n\"}") ==
+          "test.json:1:14: \"image_id\" contains control character \\x0a at byte 6 (control "
+          "characters are not allowed)");
+    CHECK(error_of("{\"instance_secret_path\": \"/run/s\\u001b\"}")
+              .find("test.json:1:26: \"instance_secret_path\" contains control character \\x1b") ==
+          0);
+    CHECK(error_of("{\"driver_version\": \">=1\\r\"}")
+              .find("test.json:1:20: \"driver_version\" contains control character") == 0);
+    CHECK(error_of("{\"ssh_port\": \"ssh\\n\"}") ==
+          "test.json:1:14: \"ssh_port\" must be a port number 1-65535 or a service name");
+    CHECK(error_of("{\"ssh_port\": 0}") ==
+          "test.json:1:14: \"ssh_port\" must be a port number 1-65535 or a service name");
+    CHECK(error_of("{\"max_cloud_ops_per_second\": -1}") ==
+          "test.json:1:30: \"max_cloud_ops_per_second\" must be between 0 and 1e+06");
+    // Multi-line commands stay allowed: they are shell scripts.
+    CHECK(parse_config("{\"instance_init_command\": \"a\\nb\"}", "f").instance_init_command ==
+          "a\nb");
 }

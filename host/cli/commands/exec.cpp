@@ -30,7 +30,7 @@ Command add_exec_command(CLI::App &app, CliContext &context) {
     sub->add_option("--env", f->env, "Environment variable K=V (repeatable)");
     sub->add_option("command", f->command, "Command and arguments (after --)")->required();
     return {sub, [&context, f] {
-                Tags env = parse_tags(f->env, "--env");
+                Tags env = parse_environment(f->env, "--env");
                 std::string command;
                 for (const auto &word : f->command)
                     command += (command.empty() ? "" : " ") + word;

@@ -1,5 +1,6 @@
 // cloudhost tag ID K=V...: set tags (merged into the current ones, as the
 // Arvados pool sends the full set to SetTags).
+#include "../../lib/core/validation.hpp"
 #include "../commands.hpp"
 
 namespace cloudhost::cli {
@@ -25,6 +26,10 @@ Command add_tag_command(CLI::App &app, CliContext &context) {
                 Tags tags = instance.tags();
                 for (const auto &[k, v] : updates)
                     tags[k] = v;
+                // Each item was valid; together with the current tags they
+                // may be too many (SetTags would refuse them the same way).
+                if (auto problem = detail::tag_count_problem(tags.size()))
+                    throw UsageError("tag: with the instance's current tags, " + *problem);
                 instance.set_tags(tags);
                 return int(exit_ok);
             }};

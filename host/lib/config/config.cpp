@@ -1,6 +1,7 @@
 // Reading and validating the cloudhost config file.
 #include "cloudhost/config.hpp"
 
+#include "../core/validation.hpp"
 #include "positioned_json.hpp"
 
 #include "cloudhost/errors.hpp"
@@ -99,19 +100,23 @@ class ObjectReader {
             out = v->unsigned_integer;
         }
     }
-    // A duration string ("90s") or a number of seconds.
-    void duration(const std::string &key, std::chrono::milliseconds &out) {
+    // A duration string ("90s") or a number of seconds; `zero_allowed`
+    // where 0 means "no limit" rather than a busy loop or instant give-up.
+    void duration(const std::string &key, std::chrono::milliseconds &out, bool zero_allowed) {
         if (const JsonNode *v = find(key)) {
+            if (!v->is_number() && v->kind != JsonNode::Kind::string)
+                wrong_type(key, *v, "a duration string like \"90s\" or seconds");
+            if (v->is_number() && v->real < 0)
+                src_.fail(v->begin, quoted(key) + " must not be negative");
+            std::chrono::milliseconds value{};
             try {
-                if (v->is_number() && v->real >= 0)
-                    out = parse_duration(std::to_string(v->real));
-                else if (v->kind == JsonNode::Kind::string)
-                    out = parse_duration(v->string);
-                else
-                    wrong_type(key, *v, "a duration string like \"90s\" or seconds");
+                value = parse_duration(v->is_number() ? std::to_string(v->real) : v->string);
             } catch (const ConfigError &e) {
                 src_.fail(v->begin, quoted(key) + ": " + e.what());
             }
+            if (!zero_allowed && value.count() <= 0)
+                src_.fail(v->begin, quoted(key) + " must be at least 1ms");
+            out = value;
         }
     }
     void byte_size(const std::string &key, uint64_t &out) {
@@ -129,18 +134,48 @@ class ObjectReader {
             }
         }
     }
-    void string_map(const std::string &key, Tags &out) {
+    // Tags: an object of strings obeying the host's tag rules (see
+    // core/validation.hpp), at most `max_count` of them.
+    void tag_map(const std::string &key, Tags &out, std::size_t max_count,
+                 const std::string &count_reason) {
         if (const JsonNode *v = find(key)) {
             if (v->kind != JsonNode::Kind::object)
                 wrong_type(key, *v, "an object of strings");
+            if (v->members.size() > max_count)
+                src_.fail(v->begin, quoted(key) + " has " + std::to_string(v->members.size()) +
+                                        " tags; at most " + std::to_string(max_count) + " " +
+                                        count_reason);
             Tags result;
             for (const auto &[k, value] : v->members) {
-                if (k.empty())
-                    src_.fail(value.key_offset, quoted(key) + " has an empty key");
-                result[k] = ObjectReader(src_, *v, child_path(key)).as_string(k, value);
+                if (auto problem = detail::tag_key_problem(k))
+                    src_.fail(value.key_offset, quoted(key) + ": tag key \"" +
+                                                    detail::printable(k) + "\" " + *problem);
+                std::string text = ObjectReader(src_, *v, child_path(key)).as_string(k, value);
+                if (auto problem = detail::tag_value_problem(text))
+                    src_.fail(value.begin, quoted(key) + ": tag \"" + detail::printable(k) +
+                                               "\": value " + *problem);
+                result[k] = std::move(text);
             }
             out = std::move(result);
         }
+    }
+    // A one-line string that ends up in a cloud API call or a command
+    // line: valid UTF-8 without control characters.
+    void text(const std::string &key, std::string &out) {
+        if (const JsonNode *v = find(key)) {
+            std::string value = as_string(key, *v);
+            if (auto problem = detail::text_problem(value))
+                src_.fail(v->begin, quoted(key) + " " + *problem);
+            out = std::move(value);
+        }
+    }
+    // The same, and not empty when given (an empty one would silently mean
+    // the default).
+    void name(const std::string &key, std::string &out) {
+        if (const JsonNode *v = find(key);
+            v && v->kind == JsonNode::Kind::string && v->string.empty())
+            src_.fail(v->begin, quoted(key) + " must not be empty (omit it for the default)");
+        text(key, out);
     }
     void string_list(const std::string &key, std::vector<std::string> &out) {
         if (const JsonNode *v = find(key)) {
@@ -176,6 +211,9 @@ class ObjectReader {
         }
     }
 
+    std::string quoted(const std::string &key) const {
+        return "\"" + (path_.empty() ? key : path_ + "." + key) + "\"";
+    }
     std::string child_path(const std::string &key) const {
         return path_.empty() ? key : path_ + "." + key;
     }
@@ -188,9 +226,6 @@ class ObjectReader {
         src_.fail(v.begin, quoted(key) + " must be " + expected + ", not " + kind_name(v.kind));
     }
     std::string label() const { return path_.empty() ? "the config" : "\"" + path_ + "\""; }
-    std::string quoted(const std::string &key) const {
-        return "\"" + (path_.empty() ? key : path_ + "." + key) + "\"";
-    }
     static std::string trim(double d) {
         std::ostringstream s;
         s << d;
@@ -203,11 +238,16 @@ class ObjectReader {
     std::set<std::string> known_;
 };
 
+// Host-added tags on every instance the CLI creates (InstanceSetID,
+// InstanceType, InstanceSecret, and CloudTestPID under cloudtest): the
+// config's resource_tags must leave room for them under the tag limit.
+constexpr std::size_t host_added_tags = 4;
+
 InstanceType read_instance_type(const Source &src, const std::string &name, const JsonNode &node) {
     ObjectReader r(src, node, "instance_types." + name);
     InstanceType t;
     t.name = name;
-    r.string("provider_type", t.provider_type);
+    r.name("provider_type", t.provider_type);
     if (t.provider_type.empty())
         t.provider_type = name; // Arvados: ProviderType defaults to the name
     uint64_t vcpus = 0;
@@ -219,24 +259,34 @@ InstanceType read_instance_type(const Source &src, const std::string &name, cons
     // Arvados computes Scratch; a configured value is overwritten.
     if (r.find("scratch"))
         src.fail(r.find("scratch")->begin,
-                 "\"instance_types." + name +
-                     ".scratch\" is computed (included_scratch + added_scratch); remove it");
+                 r.quoted("scratch") +
+                     " is computed (included_scratch + added_scratch); remove it");
+    if (t.added_scratch > std::numeric_limits<uint64_t>::max() - t.included_scratch)
+        src.fail(r.find("added_scratch")->begin,
+                 r.quoted("added_scratch") + " plus included_scratch overflows 2^64 bytes");
     t.scratch = t.included_scratch + t.added_scratch;
     r.number("price", t.price, 0, 1e9);
     r.boolean("preemptible", t.preemptible);
     if (const JsonNode *gpu = r.find("gpu")) {
         ObjectReader g(src, *gpu, "instance_types." + name + ".gpu");
         g.string("stack", t.gpu_stack);
-        g.string("driver_version", t.gpu_driver_version);
-        g.string("hardware_target", t.gpu_hardware_target);
+        g.text("driver_version", t.gpu_driver_version);
+        g.text("hardware_target", t.gpu_hardware_target);
         uint64_t count = 0;
         g.unsigned_integer("device_count", count, 1u << 16);
         t.gpu_device_count = static_cast<uint32_t>(count);
         g.byte_size("vram", t.gpu_vram);
         g.finish();
         if (!t.gpu_stack.empty() && t.gpu_stack != "cuda" && t.gpu_stack != "rocm")
-            src.fail(gpu->begin,
-                     "\"instance_types." + name + ".gpu.stack\" must be \"cuda\" or \"rocm\"");
+            src.fail(g.find("stack")->begin, g.quoted("stack") + " must be \"cuda\" or \"rocm\"");
+        // Arvados: an empty stack means no GPU; a count without a stack (or
+        // a stack without devices) is a half-written entry.
+        if (t.gpu_stack.empty() && t.gpu_device_count > 0)
+            src.fail(g.find("device_count")->begin,
+                     g.quoted("device_count") + " needs \"stack\" (\"cuda\" or \"rocm\")");
+        if (!t.gpu_stack.empty() && t.gpu_device_count == 0)
+            src.fail(g.find("stack")->begin,
+                     g.quoted("stack") + " needs \"device_count\" of at least 1");
     }
     r.finish();
     return t;
@@ -244,12 +294,12 @@ InstanceType read_instance_type(const Source &src, const std::string &name, cons
 
 void read_timeouts(const Source &src, const JsonNode &node, Timeouts &t) {
     ObjectReader r(src, node, "timeouts");
-    r.duration("boot", t.boot);
-    r.duration("probe_interval", t.probe_interval);
-    r.duration("sync_interval", t.sync_interval);
-    r.duration("connect", t.connect);
-    r.duration("command", t.command);
-    r.duration("destroy", t.destroy);
+    r.duration("boot", t.boot, false);
+    r.duration("probe_interval", t.probe_interval, false);
+    r.duration("sync_interval", t.sync_interval, false);
+    r.duration("connect", t.connect, false);
+    r.duration("command", t.command, true); // 0 = no limit
+    r.duration("destroy", t.destroy, false);
     r.finish();
 }
 
@@ -330,7 +380,7 @@ Config parse_config(std::string_view text, const std::string &file_name) {
             return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
         }))
         src.fail(r.find("driver")->begin, "\"driver\" must be a driver name ([a-z0-9_-]+)");
-    r.string("driver_version", c.driver_version);
+    r.text("driver_version", c.driver_version);
     if (const JsonNode *params = r.find("driver_parameters")) {
         if (params->kind != JsonNode::Kind::object)
             src.fail(params->begin, std::string("\"driver_parameters\" must be an object, not ") +
@@ -350,8 +400,17 @@ Config parse_config(std::string_view text, const std::string &file_name) {
             src.fail(id->begin, std::string("\"instance_set_id\": ") + e.what());
         }
     }
-    r.string_map("resource_tags", c.resource_tags);
+    r.tag_map("resource_tags", c.resource_tags, detail::max_tags_per_set - host_added_tags,
+              "(the host adds " + std::to_string(host_added_tags) + " of its own, " +
+                  std::to_string(detail::max_tags_per_set) + " in all)");
     r.string("tag_key_prefix", c.tag_key_prefix);
+    if (const JsonNode *prefix = r.find("tag_key_prefix")) {
+        // The longest key the host makes from the prefix must be a valid key.
+        const std::string longest = c.tag_key_prefix + "InstanceSecret";
+        if (auto problem = detail::tag_key_problem(longest))
+            src.fail(prefix->begin, "\"tag_key_prefix\" makes the tag key \"" +
+                                        detail::printable(longest) + "\", which " + *problem);
+    }
     if (const JsonNode *types = r.find("instance_types")) {
         if (types->kind == JsonNode::Kind::array)
             src.fail(types->begin, "\"instance_types\" must be an object keyed by type name "
@@ -360,12 +419,16 @@ Config parse_config(std::string_view text, const std::string &file_name) {
             src.fail(types->begin, std::string("\"instance_types\" must be an object, not ") +
                                        kind_name(types->kind));
         for (const auto &[name, node] : types->members) {
+            // The name becomes the InstanceType tag's value on every instance.
             if (name.empty())
                 src.fail(node.key_offset, "instance type names must not be empty");
+            if (auto problem = detail::tag_value_problem(name))
+                src.fail(node.key_offset,
+                         "instance type name \"" + detail::printable(name) + "\" " + *problem);
             c.instance_types[name] = read_instance_type(src, name, node);
         }
     }
-    r.string("image_id", c.image_id);
+    r.text("image_id", c.image_id);
     std::string key_path;
     r.string("ssh_private_key", key_path);
     c.ssh_private_key = key_path;
@@ -373,7 +436,8 @@ Config parse_config(std::string_view text, const std::string &file_name) {
         if (port->kind == JsonNode::Kind::unsigned_integer && port->unsigned_integer > 0 &&
             port->unsigned_integer < 65536)
             c.ssh_port = std::to_string(port->unsigned_integer);
-        else if (port->kind == JsonNode::Kind::string && !port->string.empty())
+        else if (port->kind == JsonNode::Kind::string && !port->string.empty() &&
+                 !detail::text_problem(port->string))
             c.ssh_port = port->string;
         else
             src.fail(port->begin, "\"ssh_port\" must be a port number 1-65535 or a service name");
@@ -381,7 +445,7 @@ Config parse_config(std::string_view text, const std::string &file_name) {
     r.boolean("deploy_public_key", c.deploy_public_key);
     r.string("boot_probe_command", c.boot_probe_command);
     r.string("instance_init_command", c.instance_init_command);
-    r.string("instance_secret_path", c.instance_secret_path);
+    r.text("instance_secret_path", c.instance_secret_path);
     r.number("max_cloud_ops_per_second", c.max_cloud_ops_per_second, 0, 1e6);
     if (const JsonNode *t = r.find("timeouts"))
         read_timeouts(src, *t, c.timeouts);

@@ -34,13 +34,18 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
     };
     if (text.empty())
         throw fail();
+    // About 31700 years: far beyond any timeout, far below int64 overflow.
+    constexpr double max_ms = 1e15;
     double total_ms = 0;
     {
         // A bare number means seconds.
         std::string_view rest = text;
         double v = 0;
-        if (read_number(rest, v) && rest.empty())
+        if (read_number(rest, v) && rest.empty()) {
+            if (v * 1000 > max_ms)
+                throw fail();
             return std::chrono::milliseconds(static_cast<int64_t>(std::llround(v * 1000)));
+        }
     }
     while (!text.empty()) {
         double v = 0;
@@ -64,7 +69,7 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
         }
         total_ms += v * unit_ms;
     }
-    if (total_ms > 1e15)
+    if (total_ms > max_ms)
         throw fail();
     return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
 }
@@ -102,10 +107,12 @@ uint64_t parse_byte_size(std::string_view text) {
                                                                 {"Ti", 1099511627776.0}};
     for (const auto &[suffix, factor] : units) {
         if (text == suffix) {
-            double bytes = v * factor;
-            if (bytes > 1.8e19)
+            // 2^64 exactly; every double below it converts without overflow
+            // (llround would overflow above 2^63).
+            const double bytes = std::round(v * factor);
+            if (!(bytes < 18446744073709551616.0))
                 throw fail();
-            return static_cast<uint64_t>(std::llround(bytes));
+            return static_cast<uint64_t>(bytes);
         }
     }
     throw fail();

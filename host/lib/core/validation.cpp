@@ -7,6 +7,7 @@
 #include <rapidjson/error/en.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -15,28 +16,77 @@ namespace {
 
 constexpr std::size_t max_shown = 80; // keep the one error line readable
 
-// The offending value as printable ASCII (it may be anything).
-std::string printable(std::string_view s) {
-    std::string out;
-    for (const unsigned char c : s.substr(0, max_shown)) {
-        if (c < ' ' || c >= 0x7f || c == '"' || c == '\\') {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "\\x%02x", c);
-            out += hex;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    if (s.size() > max_shown)
-        out += "...";
-    return out;
-}
-
 bool is_ascii_alnum(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+std::string hex_byte(unsigned char c) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02x", c);
+    return hex;
+}
+
+// Length of the UTF-8 sequence starting at s[i] (1-4), or 0 if it is not a
+// well-formed one (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char lead = byte(0);
+    if (lead < 0x80)
+        return 1;
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xbf; // range of the second byte
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        length = 2;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+        length = 3;
+        if (lead == 0xe0)
+            low = 0xa0; // overlong
+        if (lead == 0xed)
+            high = 0x9f; // surrogates
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+        length = 4;
+        if (lead == 0xf0)
+            low = 0x90; // overlong
+        if (lead == 0xf4)
+            high = 0x8f; // > U+10FFFF
+    } else {
+        return 0;
+    }
+    if (i + length > s.size() || byte(1) < low || byte(1) > high)
+        return 0;
+    for (std::size_t k = 2; k < length; ++k)
+        if (byte(k) < 0x80 || byte(k) > 0xbf)
+            return 0;
+    return length;
+}
+
 } // namespace
+
+namespace detail {
+
+// Control characters (C0, DEL, and C1 as U+0080-U+009F) and malformed
+// UTF-8: clouds refuse them or store them mangled, and they corrupt logs
+// and terminals on the way.
+std::optional<std::string> text_problem(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f)
+            return "contains control character " + hex_byte(c) + " at byte " +
+                   std::to_string(i + 1) + " (control characters are not allowed)";
+        const std::size_t length = utf8_sequence_length(s, i);
+        if (length == 0)
+            return "is not valid UTF-8 (byte " + hex_byte(c) + " at byte " + std::to_string(i + 1) +
+                   ")";
+        if (length == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) <= 0x9f)
+            return "contains control character U+00" +
+                   hex_byte(static_cast<unsigned char>(s[i + 1])).substr(2) + " at byte " +
+                   std::to_string(i + 1) + " (control characters are not allowed)";
+        i += length;
+    }
+    return std::nullopt;
+}
+
+} // namespace detail
 
 void validate_instance_set_id(const std::string &id) {
     // xxxxx-xxxxx-xxxxxxxxxxxxxxx
@@ -45,12 +95,61 @@ void validate_instance_set_id(const std::string &id) {
     for (std::size_t i = 0; ok && i < id.size(); ++i)
         ok = (i == first_dash || i == second_dash) ? id[i] == '-' : is_ascii_alnum(id[i]);
     if (!ok)
-        throw InvalidConfigError("InstanceSetID \"" + printable(id) +
+        throw InvalidConfigError("InstanceSetID \"" + detail::printable(id) +
                                  "\" does not have the form xxxxx-xxxxx-xxxxxxxxxxxxxxx "
                                  "(5, 5 and 15 ASCII letters or digits joined by '-')");
 }
 
 namespace detail {
+
+std::string printable(std::string_view s) {
+    std::string out;
+    for (const unsigned char c : s.substr(0, max_shown)) {
+        if (c < ' ' || c >= 0x7f || c == '"' || c == '\\')
+            out += hex_byte(c);
+        else
+            out += static_cast<char>(c);
+    }
+    if (s.size() > max_shown)
+        out += "...";
+    return out;
+}
+
+std::optional<std::string> tag_key_problem(std::string_view key) {
+    if (key.empty())
+        return std::string("is empty (tag keys must not be empty)");
+    if (key.size() > max_tag_key_bytes)
+        return "is " + std::to_string(key.size()) + " bytes long (at most " +
+               std::to_string(max_tag_key_bytes) + ")";
+    return text_problem(key);
+}
+
+std::optional<std::string> tag_value_problem(std::string_view value) {
+    if (value.size() > max_tag_value_bytes)
+        return "is " + std::to_string(value.size()) + " bytes long (at most " +
+               std::to_string(max_tag_value_bytes) + ")";
+    return text_problem(value);
+}
+
+std::optional<std::string> tag_count_problem(std::size_t count) {
+    if (count <= max_tags_per_set)
+        return std::nullopt;
+    return std::to_string(count) + " tags (at most " + std::to_string(max_tags_per_set) +
+           " per instance)";
+}
+
+void validate_tags(const Tags &tags, std::string_view what) {
+    if (auto problem = tag_count_problem(tags.size()))
+        throw InvalidConfigError(std::string(what) + ": " + *problem);
+    for (const auto &[key, value] : tags) {
+        if (auto problem = tag_key_problem(key))
+            throw InvalidConfigError(std::string(what) + ": tag key \"" + printable(key) + "\" " +
+                                     *problem);
+        if (auto problem = tag_value_problem(value))
+            throw InvalidConfigError(std::string(what) + ": tag \"" + printable(key) +
+                                     "\": value " + *problem);
+    }
+}
 
 void validate_config_json(std::string_view json) {
     rapidjson::Document document;
@@ -72,11 +171,21 @@ void validate_config_json(std::string_view json) {
                              rapidjson::GetParseError_En(document.GetParseError()));
 }
 
-void validate_tag_keys(const Tags &tags, std::string_view what) {
-    for (const auto &[key, value] : tags)
-        if (key.empty())
-            throw InvalidConfigError(std::string(what) + ": tag with an empty key (value \"" +
-                                     printable(value) + "\"); tag keys must not be empty");
+void validate_instance_type(const InstanceType &type, std::string_view what) {
+    const std::string prefix =
+        std::string(what) + ": InstanceType \"" + printable(type.name) + "\"";
+    // The host sends Name when ProviderType is empty (Arvados's default), so
+    // only both empty leaves the driver nothing to ask the cloud for.
+    if (type.provider_type.empty() && type.name.empty())
+        throw InvalidConfigError(prefix + ": ProviderType is empty (and so is Name, its default)");
+    if (auto problem = text_problem(type.name))
+        throw InvalidConfigError(prefix + ": Name " + *problem);
+    if (auto problem = text_problem(type.provider_type))
+        throw InvalidConfigError(prefix + ": ProviderType \"" + printable(type.provider_type) +
+                                 "\" " + *problem);
+    if (!std::isfinite(type.price) || type.price < 0)
+        throw InvalidConfigError(prefix + ": Price " + std::to_string(type.price) +
+                                 " must be a finite number >= 0");
 }
 
 } // namespace detail
