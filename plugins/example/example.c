@@ -1,7 +1,7 @@
 /*
- * example: a tiny in-memory cloud, written in pure C99 against
- * cloudhost/driver.h. It is the template a vendor copies: replace the
- * in-memory list with calls to your cloud's API and keep the rest.
+ * example: a tiny cloud, written in pure C99 against cloudhost/driver.h.
+ * It is the template a vendor copies: replace the "machines" section with
+ * calls to your cloud's API and keep the rest.
  *
  * What it shows:
  *  - the two exports (metadata read without loading, one entry function);
@@ -10,26 +10,55 @@
  *    list holds one reference, every handle given to the host holds one;
  *  - everything returned goes through the host's sinks, which copy;
  *  - errors filled with ch_error_set(), never crossing as anything else;
- *  - logging through the host's ch_logger, asking `enabled` first.
+ *  - logging through the host's ch_logger, asking `enabled` first;
+ *  - Create honouring the public key and the InitCommand, and VerifyHostKey
+ *    answering NOT_IMPLEMENTED so that the host's tag verifier runs.
  *
- * Config (JSON): `{}` or `{"max_instances": N}`. The driver parses exactly
- * these two forms by hand (whitespace allowed) to stay dependency-free; a
- * real driver would use a JSON library.
+ * Its machines come in two kinds, chosen by the config:
+ *  - without "server_program", they exist only in this set's memory and
+ *    never boot (address in TEST-NET-1): enough to exercise the API;
+ *  - with "server_program" (the installed cloudhost-loopback-server), each
+ *    instance is a real SSH server on 127.0.0.1, a child process started
+ *    with posix_spawn in its own directory under "state_dir". It runs the
+ *    InitCommand, accepts only the given public key, and runs commands as
+ *    the user the host runs as, so `cloudhost cloudtest` exercises it fully.
+ *
+ * The list of instances lives in the set's memory either way: a set that is
+ * freed stops the servers of its instances (nothing else could find them). A
+ * real cloud keeps its VMs and lists them again in the next set.
+ *
+ * Config (JSON, every key optional):
+ *   {"max_instances": N, "server_program": "PATH", "state_dir": "DIR"}
+ * state_dir defaults to $TMPDIR, else /tmp. The driver parses this flat
+ * object by hand to stay dependency-free; a real driver would use a JSON
+ * library.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with XSI: clock_gettime, mkdtemp, nftw */
 
 #include "cloudhost/driver.h"
 #include "cloudhost/driver_helpers.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-CH_DRIVER_DEFINE_INFO("example", "1.0.0", 1u, 1u,
-                      "Tiny in-memory cloud in pure C: the template for driver vendors");
+extern char **environ; /* handed to the servers we spawn */
+
+CH_DRIVER_DEFINE_INFO(
+    "example", "1.0.0", 1u, 1u,
+    "Tiny cloud in pure C (in memory, or local SSH servers): the template for vendors");
 
 /* ------------------------------------------------------------------------ */
 /* Owned copies of what the host lends us (rule 1: copy what you keep)        */
@@ -122,17 +151,25 @@ struct ch_instance {
     ch_tags tags;                /* owned; guarded by set->lock */
     char id[32];                 /* immutable after create */
     char *provider_type;         /* immutable after create */
-    char address[32];            /* immutable after create */
+    char address[32];            /* in-memory machines: immutable after create */
     int64_t created_unix_ns;
+    char *machine_dir;        /* server machines: the server's directory; NULL otherwise */
+    pid_t server_pid;         /* server machines: our child until destroy reaps it */
     struct ch_instance *next; /* the set's list of live instances */
 };
 
-struct ch_instance_set {
-    pthread_mutex_t lock;        /* one lock for the set and all its instances */
-    const ch_logger *logger;     /* rule 5: valid until instance_set_free returns */
+struct example_config {
     unsigned long max_instances; /* 0: no limit */
+    char *server_program;        /* NULL: in-memory machines that never boot */
+    char *state_dir;             /* NULL: $TMPDIR, else /tmp */
+};
+
+struct ch_instance_set {
+    pthread_mutex_t lock;         /* one lock for the set and all its instances */
+    const ch_logger *logger;      /* rule 5: valid until instance_set_free returns */
+    struct example_config config; /* immutable after instance_set_new */
     unsigned long last_serial;
-    unsigned long live_count;
+    unsigned long live_count; /* listed instances plus creates in progress */
     struct ch_instance *live; /* newest first */
     int stopped;
 };
@@ -158,7 +195,7 @@ static void log_event(const struct ch_instance_set *set, ch_log_level level, con
 }
 
 /* ------------------------------------------------------------------------ */
-/* Config: `{}` or `{"max_instances": N}`                                     */
+/* Config: a flat JSON object with the keys of `struct example_config`        */
 /* ------------------------------------------------------------------------ */
 
 static size_t skip_space(ch_str s, size_t at) {
@@ -167,42 +204,119 @@ static size_t skip_space(ch_str s, size_t at) {
     return at;
 }
 
-/* Returns CH_OK and sets *max_instances, or CH_ERR_INVALID_CONFIG naming the
- * offset of the first character it cannot accept. */
-static ch_status parse_config(ch_str json, unsigned long *max_instances, ch_error *error) {
-    static const char key[] = "\"max_instances\"";
-    const size_t key_len = sizeof key - 1;
+static void free_config(struct example_config *config) {
+    free(config->server_program);
+    free(config->state_dir);
+    config->server_program = config->state_dir = NULL;
+}
+
+/* Reads the JSON string at `*at` (escapes: \" \\ \/ only) into a new heap
+ * string in *out and moves *at past it. */
+static ch_status parse_string(ch_str json, size_t *at, const char *key, char **out,
+                              ch_error *error) {
+    size_t i, n = 0;
+    char *text;
+    if (*at == json.len || json.data[*at] != '"')
+        return ch_error_set(error, CH_ERR_INVALID_CONFIG,
+                            "example config: \"%s\" must be a string (offset %lu)", key,
+                            (unsigned long)*at);
+    text = malloc(json.len - *at); /* never longer than the rest of the input */
+    if (!text)
+        return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
+    for (i = *at + 1; i < json.len && json.data[i] != '"'; ++i) {
+        char c = json.data[i];
+        if (c == '\\' && i + 1 < json.len && strchr("\"\\/", json.data[i + 1]))
+            c = json.data[++i];
+        else if (c == '\\' || (unsigned char)c < 0x20)
+            break;
+        text[n++] = c;
+    }
+    if (i == json.len || json.data[i] != '"' || n == 0) {
+        free(text);
+        return ch_error_set(error, CH_ERR_INVALID_CONFIG,
+                            "example config: \"%s\" must be a non-empty string without "
+                            "control characters or escapes other than \\\" \\\\ \\/ "
+                            "(offset %lu)",
+                            key, (unsigned long)i);
+    }
+    text[n] = '\0';
+    *out = text;
+    *at = i + 1;
+    return CH_OK;
+}
+
+/* Reads the unsigned integer at `*at` and moves *at past it. */
+static ch_status parse_count(ch_str json, size_t *at, const char *key, unsigned long *out,
+                             ch_error *error) {
+    unsigned long value = 0;
+    size_t digits = 0;
+    while (*at < json.len && json.data[*at] >= '0' && json.data[*at] <= '9') {
+        if (value > 100000000ul) /* far beyond any sane limit; avoids overflow */
+            return ch_error_set(error, CH_ERR_INVALID_CONFIG, "example config: \"%s\" is too large",
+                                key);
+        value = value * 10 + (unsigned long)(json.data[*at] - '0');
+        ++digits;
+        ++*at;
+    }
+    if (digits == 0)
+        return ch_error_set(error, CH_ERR_INVALID_CONFIG,
+                            "example config: \"%s\" must be an unsigned integer (offset %lu)", key,
+                            (unsigned long)*at);
+    *out = value;
+    return CH_OK;
+}
+
+/* Fills `config`, or returns CH_ERR_INVALID_CONFIG naming the key or the
+ * offset of the first character it cannot accept (and leaves nothing
+ * allocated). */
+static ch_status parse_config(ch_str json, struct example_config *config, ch_error *error) {
+    ch_status status = CH_OK;
     size_t at = skip_space(json, 0);
-    *max_instances = 0;
+    memset(config, 0, sizeof *config);
     if (at == json.len)
         return CH_OK; /* empty config means {} */
     if (json.data[at] != '{')
         goto bad;
     at = skip_space(json, at + 1);
-    if (at < json.len && json.data[at] != '}') {
-        unsigned long value = 0;
-        size_t digits = 0;
-        if (json.len - at < key_len || memcmp(json.data + at, key, key_len) != 0)
-            goto bad;
-        at = skip_space(json, at + key_len);
-        if (at == json.len || json.data[at] != ':')
+    while (at < json.len && json.data[at] == '"') {
+        ch_str key;
+        char **text = NULL;
+        key.data = json.data + at + 1;
+        key.len = 0;
+        while (at + 1 + key.len < json.len && key.data[key.len] != '"')
+            ++key.len;
+        at = skip_space(json, at + key.len + 2);
+        if (at >= json.len || json.data[at] != ':')
             goto bad;
         at = skip_space(json, at + 1);
-        while (at < json.len && json.data[at] >= '0' && json.data[at] <= '9') {
-            if (value > 100000000ul) /* far beyond any sane limit; avoids overflow */
-                return ch_error_set(error, CH_ERR_INVALID_CONFIG,
-                                    "example config: \"max_instances\" is too large");
-            value = value * 10 + (unsigned long)(json.data[at] - '0');
-            ++digits;
-            ++at;
+        if (ch_str_equal_cstr(key, "max_instances"))
+            status = parse_count(json, &at, "max_instances", &config->max_instances, error);
+        else if (ch_str_equal_cstr(key, "server_program"))
+            text = &config->server_program;
+        else if (ch_str_equal_cstr(key, "state_dir"))
+            text = &config->state_dir;
+        else
+            status = ch_error_set(error, CH_ERR_INVALID_CONFIG,
+                                  "example config: unknown key \"%.*s\" (known: max_instances, "
+                                  "server_program, state_dir)",
+                                  (int)(key.len > 64 ? 64 : key.len), key.data);
+        if (text) {
+            free(*text); /* a repeated key: the last one wins, as in most parsers */
+            *text = NULL;
+            status = parse_string(json, &at,
+                                  text == &config->server_program ? "server_program" : "state_dir",
+                                  text, error);
         }
-        if (digits == 0)
-            return ch_error_set(error, CH_ERR_INVALID_CONFIG,
-                                "example config: \"max_instances\" must be an unsigned "
-                                "integer (offset %lu)",
-                                (unsigned long)at);
-        *max_instances = value;
+        if (status != CH_OK) {
+            free_config(config);
+            return status;
+        }
         at = skip_space(json, at);
+        if (at == json.len || json.data[at] != ',')
+            break;
+        at = skip_space(json, at + 1);
+        if (at == json.len || json.data[at] != '"')
+            goto bad; /* a comma must be followed by a key */
     }
     if (at == json.len || json.data[at] != '}')
         goto bad;
@@ -211,10 +325,217 @@ static ch_status parse_config(ch_str json, unsigned long *max_instances, ch_erro
         goto bad;
     return CH_OK;
 bad:
+    free_config(config);
     return ch_error_set(error, CH_ERR_INVALID_CONFIG,
-                        "example config: expected {} or {\"max_instances\": N}; cannot "
+                        "example config: expected {\"max_instances\": N, \"server_program\": "
+                        "\"PATH\", \"state_dir\": \"DIR\"} (every key optional); cannot "
                         "accept offset %lu",
                         (unsigned long)at);
+}
+
+/* ------------------------------------------------------------------------ */
+/* This toy cloud's machines: replace this section with your cloud's API      */
+/* ------------------------------------------------------------------------ */
+/* A server machine is a cloudhost-loopback-server child process booting in
+ * its own directory, as a VM boots from its disk:
+ *   authorized_key   the public key given to Create (what cloud-init installs)
+ *   init_command     the InitCommand, run once before SSH answers (user data)
+ *   address          "127.0.0.1:PORT", written by the server once it listens
+ *   server.log       the server's and the InitCommand's output */
+
+enum { machine_stop_grace_ms = 5000, machine_poll_ms = 10 };
+
+static void sleep_ms(long ms) {
+    struct timespec pause;
+    pause.tv_sec = ms / 1000;
+    pause.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&pause, NULL);
+}
+
+/* "dir/name" in a new heap string; NULL when out of memory. */
+static char *path_join(const char *dir, const char *name) {
+    size_t size = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(size);
+    if (path)
+        snprintf(path, size, "%s/%s", dir, name);
+    return path;
+}
+
+/* Writes `content` to dir/name (mode 0600); 0 or an errno value. */
+static int write_machine_file(const char *dir, const char *name, ch_str content) {
+    char *path = path_join(dir, name);
+    int fd, saved;
+    size_t done = 0;
+    if (!path)
+        return ENOMEM;
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    saved = errno;
+    free(path);
+    if (fd < 0)
+        return saved;
+    while (done < content.len) {
+        ssize_t n = write(fd, content.data + done, content.len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            saved = errno;
+            close(fd);
+            return saved;
+        }
+        done += (size_t)n;
+    }
+    return close(fd) == 0 ? 0 : errno;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path); /* best effort: what cannot be removed stays behind */
+    return 0;
+}
+
+/* rm -rf dir, without following symbolic links. */
+static void remove_machine_dir(const char *dir) {
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Starts the server of `instance` in a new directory under the state dir.
+ * The server is our child: stop_machine() reaps it. */
+static ch_status start_machine(const struct example_config *config, struct ch_instance *instance,
+                               const ch_create_args *args, ch_error *error) {
+    const char *state_dir = config->state_dir ? config->state_dir : getenv("TMPDIR");
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    sigset_t no_signals, default_signals;
+    char *argv[3];
+    char *log_path;
+    int rc;
+
+    instance->machine_dir =
+        path_join(state_dir && *state_dir ? state_dir : "/tmp", "cloudhost-example-XXXXXX");
+    if (!instance->machine_dir)
+        return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
+    if (!mkdtemp(instance->machine_dir)) {
+        rc = errno;
+        free(instance->machine_dir);
+        instance->machine_dir = NULL;
+        return ch_error_set(error, CH_ERR_GENERIC,
+                            "example: cannot create a machine directory "
+                            "under %s: %s",
+                            state_dir ? state_dir : "/tmp", strerror(rc));
+    }
+    /* Without a key nobody can log in: the server then refuses to boot,
+     * like an image whose cloud-init found no key. */
+    rc = args->public_key.len
+             ? write_machine_file(instance->machine_dir, "authorized_key", args->public_key)
+             : 0;
+    if (rc == 0 && args->init_command.len)
+        rc = write_machine_file(instance->machine_dir, "init_command", args->init_command);
+    if (rc != 0) {
+        remove_machine_dir(instance->machine_dir);
+        return ch_error_set(error, CH_ERR_GENERIC, "example: cannot write to %s: %s",
+                            instance->machine_dir, strerror(rc));
+    }
+
+    /* posix_spawn, not fork: safe in the host's many threads. The server
+     * gets /dev/null as stdin, its log as stdout and stderr, and the default
+     * signal dispositions whatever the host blocks or ignores. */
+    log_path = path_join(instance->machine_dir, "server.log");
+    if (!log_path) {
+        remove_machine_dir(instance->machine_dir);
+        return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
+    }
+    sigemptyset(&no_signals);
+    sigemptyset(&default_signals);
+    sigaddset(&default_signals, SIGPIPE);
+    sigaddset(&default_signals, SIGCHLD);
+    sigaddset(&default_signals, SIGTERM);
+    sigaddset(&default_signals, SIGINT);
+    sigaddset(&default_signals, SIGHUP);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+    rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND,
+                                              0600);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigmask(&attributes, &no_signals);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigdefault(&attributes, &default_signals);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    argv[0] = config->server_program;
+    argv[1] = instance->machine_dir;
+    argv[2] = NULL;
+    if (rc == 0)
+        rc = posix_spawn(&instance->server_pid, config->server_program, &actions, &attributes, argv,
+                         environ);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    free(log_path);
+    if (rc != 0) {
+        instance->server_pid = 0;
+        remove_machine_dir(instance->machine_dir);
+        return ch_error_set(error, CH_ERR_GENERIC, "example: cannot start %s: %s",
+                            config->server_program, strerror(rc));
+    }
+    return CH_OK;
+}
+
+/* Shuts the machine down: SIGTERM, a bounded wait, then SIGKILL for the
+ * server's whole process group; reaps it and removes its directory. */
+static void stop_machine(struct ch_instance *instance) {
+    pid_t pid = instance->server_pid;
+    int status, waited_ms, reaped = 0;
+    if (pid > 0) {
+        kill(pid, SIGTERM); /* the server stops its connections and commands */
+        for (waited_ms = 0; waited_ms < machine_stop_grace_ms; waited_ms += machine_poll_ms) {
+            pid_t done = waitpid(pid, &status, WNOHANG);
+            if (done == pid || (done < 0 && errno != EINTR)) { /* ECHILD: reaped elsewhere */
+                reaped = 1;
+                break;
+            }
+            sleep_ms(machine_poll_ms);
+        }
+        if (!reaped) {
+            kill(-pid, SIGKILL); /* the server leads its own session and group */
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+        }
+        instance->server_pid = 0;
+    }
+    if (instance->machine_dir)
+        remove_machine_dir(instance->machine_dir);
+}
+
+/* The "host:port" the server published, or "" while it boots. */
+static void read_machine_address(const struct ch_instance *instance, char *out, size_t size) {
+    char *path = path_join(instance->machine_dir, "address");
+    FILE *file = path ? fopen(path, "r") : NULL;
+    size_t len = 0;
+    out[0] = '\0';
+    if (file) {
+        if (fgets(out, (int)size, file))
+            len = strlen(out);
+        fclose(file);
+    }
+    while (len > 0 && isspace((unsigned char)out[len - 1]))
+        out[--len] = '\0';
+    free(path);
+}
+
+/* Commands on a server machine run as the user the host runs as. */
+static void machine_user(char *out, size_t size) {
+    struct passwd entry, *found = NULL;
+    char buffer[4096];
+    if (getpwuid_r(geteuid(), &entry, buffer, sizeof buffer, &found) == 0 && found)
+        snprintf(out, size, "%s", found->pw_name);
+    else
+        snprintf(out, size, "%lu", (unsigned long)geteuid()); /* a uid without a name */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -224,24 +545,36 @@ bad:
 static ch_status example_instance_set_new(const ch_instance_set_args *args, ch_instance_set **out,
                                           ch_error *error) {
     struct ch_instance_set *set;
-    unsigned long max_instances = 0;
+    struct example_config config;
     ch_status status;
     if (!args || !out || !CH_HAS_MEMBER(args, ch_instance_set_args, logger))
         return ch_error_set(error, CH_ERR_ABI, "example: instance_set_args too small");
-    status = parse_config(args->config_json, &max_instances, error);
+    status = parse_config(args->config_json, &config, error);
     if (status != CH_OK)
         return status;
+    /* Check what can be checked now: a bad path is the operator's to fix. */
+    if (config.server_program && access(config.server_program, X_OK) != 0) {
+        status = ch_error_set(error, CH_ERR_INVALID_CONFIG,
+                              "example config: \"server_program\": cannot execute %s: %s",
+                              config.server_program, strerror(errno));
+        free_config(&config);
+        return status;
+    }
     set = calloc(1, sizeof *set);
-    if (!set)
+    if (!set) {
+        free_config(&config);
         return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
+    }
     if (pthread_mutex_init(&set->lock, NULL) != 0) {
+        free_config(&config);
         free(set);
         return ch_error_set(error, CH_ERR_GENERIC, "example: cannot create a mutex");
     }
     set->logger = args->logger;
-    set->max_instances = max_instances;
+    set->config = config;
     *out = set;
-    log_event(set, CH_LOG_DEBUG, "instance set ready", NULL, NULL);
+    log_event(set, CH_LOG_DEBUG, "instance set ready", "machines",
+              config.server_program ? config.server_program : "in memory");
     return CH_OK;
 }
 
@@ -255,6 +588,7 @@ static void example_instance_set_stop(ch_instance_set *set) {
 static void free_instance(struct ch_instance *instance) {
     free_tags(&instance->tags);
     free(instance->provider_type);
+    free(instance->machine_dir);
     free(instance);
 }
 
@@ -266,15 +600,17 @@ static struct ch_instance *unref_locked(struct ch_instance *instance) {
 
 static void example_instance_set_free(ch_instance_set *set) {
     /* The host released every handle, so only the list's references remain.
-     * (The in-memory cloud vanishes with the set; a real cloud would keep
-     * its VMs.) */
+     * This cloud lives in the set's memory, so its machines go with it (a
+     * real cloud would keep its VMs). */
     struct ch_instance *instance = set->live;
     while (instance) {
         struct ch_instance *next = instance->next;
+        stop_machine(instance);
         if (unref_locked(instance))
             free_instance(instance);
         instance = next;
     }
+    free_config(&set->config);
     pthread_mutex_destroy(&set->lock);
     free(set);
 }
@@ -296,6 +632,8 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
                                 const ch_instance_sink *out, ch_error *error) {
     struct ch_instance *instance;
     char id[sizeof instance->id];
+    unsigned long serial;
+    ch_status status;
     if (!args || !CH_HAS_MEMBER(args, ch_create_args, public_key) || !args->instance_type)
         return ch_error_set(error, CH_ERR_ABI, "example: create_args too small");
 
@@ -309,27 +647,44 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
     }
     instance->created_unix_ns = now_unix_ns();
 
+    /* Check Stop and the quota, and reserve a slot, before starting a
+     * machine: never start what you would have to refuse. */
     pthread_mutex_lock(&set->lock);
     if (set->stopped) {
         pthread_mutex_unlock(&set->lock);
         free_instance(instance);
         return ch_error_set(error, CH_ERR_GENERIC, "Create called after Stop");
     }
-    if (set->max_instances && set->live_count >= set->max_instances) {
-        unsigned long max = set->max_instances;
+    if (set->config.max_instances && set->live_count >= set->config.max_instances) {
+        unsigned long max = set->config.max_instances;
         pthread_mutex_unlock(&set->lock);
         free_instance(instance);
         return ch_error_set(error, CH_ERR_QUOTA, "example: at most %lu instances", max);
     }
-    ++set->last_serial;
-    snprintf(instance->id, sizeof instance->id, "example-%lu", set->last_serial);
+    ++set->live_count;
+    serial = ++set->last_serial;
+    pthread_mutex_unlock(&set->lock);
+
+    snprintf(instance->id, sizeof instance->id, "example-%lu", serial);
     snprintf(instance->address, sizeof instance->address, "192.0.2.%lu",
-             set->last_serial % 254 + 1); /* TEST-NET-1: never routable */
+             serial % 254 + 1); /* TEST-NET-1: never routable */
+    /* Booting takes a while and needs no lock: other calls go on meanwhile. */
+    if (set->config.server_program) {
+        status = start_machine(&set->config, instance, args, error);
+        if (status != CH_OK) {
+            pthread_mutex_lock(&set->lock);
+            --set->live_count; /* give the slot back */
+            pthread_mutex_unlock(&set->lock);
+            free_instance(instance);
+            return status;
+        }
+    }
+
+    pthread_mutex_lock(&set->lock);
     instance->set = set;
     instance->refs = 1; /* the list's reference */
     instance->next = set->live;
     set->live = instance;
-    ++set->live_count;
     hand_over_locked(instance, out);
     memcpy(id, instance->id, sizeof id);
     pthread_mutex_unlock(&set->lock);
@@ -419,8 +774,12 @@ static ch_status example_instance_destroy(ch_instance *instance, ch_error *error
         dead = unref_locked(instance); /* the list's reference */
     }
     pthread_mutex_unlock(&set->lock);
-    if (destroyed_now)
+    if (destroyed_now) {
+        /* Unlisted first, then shut down without the lock: only this call
+         * got destroyed_now, so only it touches the machine. */
+        stop_machine(instance);
         log_event(set, CH_LOG_INFO, "destroyed instance", "id", instance->id);
+    }
     if (dead) /* cannot happen while the caller holds a handle; kept for clarity */
         free_instance(dead);
     return CH_OK;
@@ -428,16 +787,23 @@ static ch_status example_instance_destroy(ch_instance *instance, ch_error *error
 
 static ch_status example_instance_address(ch_instance *instance, const ch_string_sink *out,
                                           ch_error *error) {
+    char address[64];
     (void)error;
-    out->put(out->ctx, ch_str_from_cstr(instance->address));
+    if (instance->machine_dir)
+        read_machine_address(instance, address, sizeof address); /* "" while booting */
+    else
+        snprintf(address, sizeof address, "%s", instance->address);
+    out->put(out->ctx, ch_str_from_cstr(address));
     return CH_OK;
 }
 
 static ch_status example_instance_remote_user(ch_instance *instance, const ch_string_sink *out,
                                               ch_error *error) {
-    (void)instance;
+    char user[256] = "admin"; /* what a typical cloud image logs in as */
     (void)error;
-    out->put(out->ctx, ch_str_from_cstr("admin"));
+    if (instance->machine_dir)
+        machine_user(user, sizeof user);
+    out->put(out->ctx, ch_str_from_cstr(user));
     return CH_OK;
 }
 

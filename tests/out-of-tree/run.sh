@@ -10,12 +10,18 @@
 #  4. a dispatcher built with `pkg-config --cflags --libs cloudhost` drives a
 #     whole instance life through each out-of-tree driver in one process
 #     (the C example's cloud lives in memory);
-#  5. the installed CLI, with no flag and no config, finds the installed
-#     loopback driver and server and passes `cloudtest` (the example drivers'
-#     instances run no SSH server, so cloudtest cannot boot-probe them);
-#  6. a copy of the loopback driver's sources, built outside the tree with the
+#  5. the out-of-tree C example, given the installed cloudhost-loopback-server
+#     as its "server_program", runs each instance as a real SSH server and
+#     passes `cloudtest` through the host's tag verifier (its VerifyHostKey
+#     answers NOT_IMPLEMENTED); `create --wait` boots one too;
+#  6. the installed CLI, with no flag and no config, finds the installed
+#     loopback driver and server and passes `cloudtest`;
+#  7. a copy of the loopback driver's sources, built outside the tree with the
 #     installed SDK (plus RapidJSON and libssh), passes `cloudtest` too: a C++
-#     SDK driver built out of tree that cloudtest exercises fully.
+#     SDK driver built out of tree that cloudtest exercises fully (filecloud's
+#     instances are files and never boot).
+# After every cloudtest, and at the end, no process of this run's installed
+# cloudhost-loopback-server may be left.
 # Usage: run.sh SOURCE_ROOT
 set -euo pipefail
 
@@ -24,6 +30,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/cloudhost-out-of-tree.XXXXXX")
 prefix=$work/prefix
 vendor=$work/vendor # the vendor's checkout: copies only, no path into the tree
 cli=$prefix/bin/cloudhost
+server_program=$prefix/libexec/cloudhost/cloudhost-loopback-server # under $work: this run's only
 
 # Only what a user of the installed layout has: no hint at any build tree.
 unset CLOUDHOST_DRIVER_PATH CLOUDHOST_LOOPBACK_SERVER CLOUDHOST_BUILD_ROOT CLOUDHOST_SOURCE_ROOT
@@ -35,13 +42,33 @@ instance_ids() {
     python3 -c 'import json, sys; print(" ".join(i["id"] for i in json.load(sys.stdin)["instances"]))'
 }
 
+# Pids of running processes of this run's installed server (instances and
+# their connections).
+surviving_servers() {
+    python3 - "$server_program" <<'PY'
+import os, sys
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            argv0 = f.read().split(b"\0")[0]
+    except OSError:
+        continue
+    if argv0 == sys.argv[1].encode():
+        print(pid)
+PY
+}
+
 cleanup() {
-    # Loopback instances are processes: destroy any a failed cloudtest left.
+    # Loopback instances are processes: destroy any a failed cloudtest left,
+    # then stop whatever of this run's servers is still there.
     if [ -x "$cli" ]; then
         for id in $("$cli" list --json 2>/dev/null | instance_ids); do
             "$cli" destroy "$id" >/dev/null 2>&1 || true
         done
     fi
+    for pid in $(surviving_servers); do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,6 +78,13 @@ fail() {
     exit 1
 }
 step() { echo "out-of-tree: $*"; }
+
+# Destroy waits for the server, so none may be left once a run has ended.
+expect_no_servers() {
+    local left
+    left=$(surviving_servers | tr '\n' ' ')
+    [ -z "$left" ] || fail "$1 left server processes running: $left"
+}
 
 # ---- 1. install into a temporary prefix ------------------------------------
 step "meson setup + install into $prefix"
@@ -164,13 +198,38 @@ export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 ./dispatcher "$vendor/drivers" filecloud "{\"dir\": \"$work/dispatcher-instances\"}" \
     "$work/cache/dispatcher"
 
-# ---- 5. cloudtest on the installed layout, no flags -------------------------
+# ---- 5. cloudtest on the out-of-tree C example, its instances real servers --
+machines=$work/example-machines
+mkdir -p "$machines"
+cat >"$work/example-servers.json" <<EOF
+{"driver": "example", "driver_dirs": ["$vendor/drivers"],
+ "driver_parameters": {"server_program": "$server_program", "state_dir": "$machines"},
+ "instance_set_id": "zzzzz-zzzzz-outoftreexample",
+ "instance_secret_path": "instance-secret",
+ "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}},
+ "timeouts": {"boot": "60s", "probe_interval": "100ms", "sync_interval": "100ms"}}
+EOF
+ex=(--config "$work/example-servers.json")
+step "cloudtest (installed CLI, out-of-tree C example with server machines, tag verifier)"
+"$cli" "${ex[@]}" cloudtest --command 'test "$(wc -c <instance-secret)" -eq 40' ||
+    fail "cloudtest on the out-of-tree C example"
+expect_no_servers "cloudtest on the C example"
+address=$("$cli" "${ex[@]}" create --wait --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
+case $address in 127.0.0.1:*) ;; *) fail "create --wait through the C example: address '$address'" ;; esac
+# The example's cloud lives in its instance set: the CLI's exit stopped it.
+expect_no_servers "create --wait through the C example"
+[ -z "$(ls -A "$machines")" ] || fail "the C example left machine directories: $(ls -A "$machines")"
+step "C example: cloudtest and create --wait ok, no server or directory left"
+
+# ---- 6. cloudtest on the installed layout, no flags -------------------------
 "$cli" drivers --json | grep -q '"name":"loopback"' || fail "installed CLI does not find installed loopback"
 step "cloudtest (installed CLI, installed loopback driver and server, no flags)"
 "$cli" cloudtest || fail "cloudtest on the installed loopback driver"
 [ -z "$("$cli" list --json | instance_ids)" ] || fail "cloudtest left instances"
+expect_no_servers "cloudtest on the installed loopback driver"
 
-# ---- 6. cloudtest on an out-of-tree C++ SDK build of the loopback driver ----
+# ---- 7. cloudtest on an out-of-tree C++ SDK build of the loopback driver ----
 mkdir -p "$vendor/loopback/drivers"
 cp -r "$source_root/plugins/loopback/driver" "$source_root/plugins/loopback/common" \
     "$vendor/loopback/"
@@ -194,4 +253,5 @@ step "cloudtest (installed CLI, out-of-tree build of the loopback driver, tag ve
 "$cli" --config "$work/vendor-loopback.json" drivers --json |
     grep -q "\"path\":\"$vendor/loopback/drivers/loopback.so\"" ||
     fail "the config's driver_dirs were not the ones used"
+expect_no_servers "cloudtest on the out-of-tree loopback build"
 step "all ok"

@@ -2,6 +2,7 @@
 //                     [--destroy-existing] [--json]
 #include "../commands.hpp"
 #include "../json_output.hpp"
+#include "../progress.hpp"
 
 #include "cloudhost/cloudtest.hpp"
 
@@ -10,7 +11,6 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 
 namespace cloudhost::cli {
 namespace {
@@ -22,12 +22,6 @@ struct CloudtestFlags {
     bool json = false;
 };
 
-std::string seconds(double s) {
-    std::ostringstream out;
-    out << std::fixed << std::setprecision(2) << s << "s";
-    return out.str();
-}
-
 void print_table(std::ostream &out, const CloudtestReport &report) {
     out << "\n"
         << std::left << std::setw(24) << "STEP" << std::setw(7) << "RESULT" << std::setw(10)
@@ -35,7 +29,7 @@ void print_table(std::ostream &out, const CloudtestReport &report) {
         << "DETAIL\n";
     for (const auto &s : report.steps)
         out << std::setw(24) << s.name << std::setw(7) << (s.ok ? "ok" : "FAIL") << std::setw(10)
-            << seconds(s.seconds) << s.detail << "\n";
+            << format_seconds(s.seconds) << s.detail << "\n";
     out << (report.ok ? "cloudtest passed\n" : "cloudtest FAILED\n");
 }
 } // namespace
@@ -73,24 +67,23 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                 options.destroy_existing = f->destroy_existing;
                 options.timeouts = config.timeouts;
 
-                // Progress as it goes in text mode; --json prints only the result.
+                // Progress as it goes in text mode (the steps are the output,
+                // terminal or not); --json prints only the result.
+                Progress progress(std::cout, !f->json, false);
                 CloudtestCallbacks callbacks;
-                if (!f->json) {
-                    callbacks.step_started = [](const std::string &name) {
-                        std::cout << "... " << name << std::endl;
-                    };
-                    callbacks.step_finished = [](const CloudtestStep &s) {
-                        std::cout << (s.ok ? "ok   " : "FAIL ") << s.name << " ("
-                                  << seconds(s.seconds) << ")"
-                                  << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
-                    };
-                    callbacks.progress = [](const std::string &m) {
-                        std::cout << "     " << m << std::endl;
-                    };
-                    std::cout << "cloudtest: driver " << config.driver << ", instance set "
-                              << config.instance_set_id << ", type " << options.instance_type.name
-                              << std::endl;
-                }
+                callbacks.step_started = [&progress](const std::string &name) {
+                    progress.line("... " + name);
+                };
+                callbacks.step_finished = [&progress](const CloudtestStep &s) {
+                    progress.line((s.ok ? "ok   " : "FAIL ") + s.name + " (" +
+                                  format_seconds(s.seconds) + ")" +
+                                  (s.detail.empty() ? "" : ": " + s.detail));
+                };
+                callbacks.progress = [&progress](const std::string &m) {
+                    progress.line("     " + m);
+                };
+                progress.line("cloudtest: driver " + config.driver + ", instance set " +
+                              config.instance_set_id + ", type " + options.instance_type.name);
                 CloudtestRunner runner = [&context](const Instance &inst, const std::string &secret,
                                                     const std::string &command) {
                     return context.run_on(inst, secret, command, {}, {});

@@ -1,6 +1,7 @@
-// cloudhost create --type T [--image I] [--tag K=V]... [--init-command CMD] [--json]
+// cloudhost create --type T [--image I] [--tag K=V]... [--init-command CMD] [--wait] [--json]
 #include "../commands.hpp"
 #include "../json_output.hpp"
+#include "../progress.hpp"
 
 #include <iostream>
 
@@ -11,17 +12,57 @@ struct CreateFlags {
     std::string image;
     std::vector<std::string> tags;
     std::string init_command;
+    bool wait = false;
     bool json = false;
 };
+
+// Runs the boot probe command over SSH (host verified) until it succeeds or
+// the boot timeout passes, as the dispatcher and cloudtest do.
+bool wait_for_boot(CliContext &context, const Instance &instance, bool json) {
+    const Config &config = context.config();
+    const std::string secret = context.secret_of(instance);
+    Progress progress = Progress::on_terminal(json);
+    const WaitResult booted = wait_with_progress(
+        progress, "waiting for " + instance.id() + " to boot", config.timeouts.boot,
+        config.timeouts.probe_interval, [&](std::string &detail) {
+            try {
+                const CommandOutput out =
+                    context.run_on(instance, secret, config.boot_probe_command, {}, {});
+                if (out.exit_status == 0)
+                    return true;
+                detail = "boot probe command exited " + std::to_string(out.exit_status);
+            } catch (const std::exception &e) {
+                detail = e.what();
+            }
+            return false;
+        });
+    if (booted.done) {
+        progress.line(instance.id() + " booted in " + format_seconds(booted.seconds));
+        return true;
+    }
+    progress.end_status(); // the last status stays above the error
+    std::cerr << "cloudhost: create: " << instance.id() << " did not boot within timeouts.boot ("
+              << format_seconds(std::chrono::duration<double>(config.timeouts.boot).count())
+              << "); last error: " << booted.last_detail << "\n";
+    return false;
+}
 } // namespace
 
 Command add_create_command(CLI::App &app, CliContext &context) {
     auto *sub = app.add_subcommand("create", "Create one instance");
+    sub->footer("Prints the instance's id (--json: the instance) once the driver has answered.\n"
+                "--wait first waits until it answers SSH: the config's boot_probe_command runs\n"
+                "on it, host verified, every timeouts.probe_interval until timeouts.boot.\n"
+                "Progress shows on stderr when it is a terminal, never with --json. If the\n"
+                "instance does not boot, it is still printed (destroy it) and the exit status\n"
+                "is 1.");
     auto f = std::make_shared<CreateFlags>();
     sub->add_option("--type", f->type, "Instance type name (default: the cheapest configured)");
     sub->add_option("--image", f->image, "Image id (default: the config's image_id)");
     sub->add_option("--tag", f->tags, "Tag K=V (repeatable)");
     sub->add_option("--init-command", f->init_command, "Shell command to run at boot");
+    sub->add_flag("--wait", f->wait,
+                  "Wait until the instance answers SSH (boot_probe_command, timeouts.boot)");
     sub->add_flag("--json", f->json, "Print the instance as JSON");
     return {sub, [&context, f] {
                 Tags tags = parse_tags(f->tags, "--tag");
@@ -34,6 +75,7 @@ Command add_create_command(CLI::App &app, CliContext &context) {
                     throw UsageError(std::string("--type: ") + e.what());
                 }
                 Instance instance = context.create_instance(type, f->image, tags, f->init_command);
+                const bool booted = !f->wait || wait_for_boot(context, instance, f->json);
                 if (f->json) {
                     rapidjson::StringBuffer buffer;
                     JsonWriter w(buffer);
@@ -42,7 +84,7 @@ Command add_create_command(CLI::App &app, CliContext &context) {
                 } else {
                     std::cout << instance.id() << "\n";
                 }
-                return int(exit_ok);
+                return booted ? int(exit_ok) : int(exit_failed);
             }};
 }
 
