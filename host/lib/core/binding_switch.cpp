@@ -5,6 +5,9 @@
 
 #include "cloudhost/errors.hpp"
 
+#include <optional>
+#include <vector>
+
 #include <spdlog/spdlog.h>
 
 namespace cloudhost::detail {
@@ -67,19 +70,47 @@ InstanceCore::InstanceCore(std::string_view id_in,
 
 InstanceUse InstanceCore::use() const {
     for (;;) {
-        auto current = bound.load();
-        if (!set->is_current(current->binding.get())) {
-            // Swapped away from: re-bind, and drop the old handle now rather
-            // than at the next call, so an idle handle does not pin the old
-            // library longer than needed.
-            bound.store(set->rebind(id));
-            continue;
-        }
-        InstanceUse use(std::move(current));
-        // Counted first, checked after (as in InstanceSetCore::enter).
-        if (set->is_current(&use.binding()))
-            return use;
+        // The hot path: one short lock, no reference counting. Counted
+        // first, checked after (as in InstanceSetCore::enter).
+        std::optional<InFlightCall> call;
+        const BoundInstance *current = bound.visit([&](const auto &b) -> const BoundInstance * {
+            call.emplace(*b->binding);
+            return set->is_current(b->binding.get()) ? b.get() : nullptr;
+        });
+        if (current)
+            return {*current, std::move(*call)};
+        call.reset();
+        // Swapped away from: re-bind, and hand the old handle to the set,
+        // which releases it once no call uses its binding.
+        set->retire(bound.exchange(set->rebind(id)));
     }
+}
+
+void InstanceSetCore::retire(std::shared_ptr<const BoundInstance> old) {
+    std::vector<std::shared_ptr<const BoundInstance>> drained;
+    {
+        const std::lock_guard lock(retired_mutex_);
+        if (old)
+            retired_.push_back(std::move(old));
+        take_drained(drained);
+    }
+    // Released outside the lock: the last one may unload a library.
+}
+
+void InstanceSetCore::release_drained() {
+    retire(nullptr);
+}
+
+void InstanceSetCore::take_drained(std::vector<std::shared_ptr<const BoundInstance>> &out) {
+    // A retired handle is reachable only by calls counted on its binding
+    // before it was retired (it left its InstanceCore under that core's
+    // lock), and its binding never becomes current again.
+    std::erase_if(retired_, [&](std::shared_ptr<const BoundInstance> &bound) {
+        if (is_current(bound->binding.get()) || bound->binding->in_flight() > 0)
+            return false;
+        out.push_back(std::move(bound));
+        return true;
+    });
 }
 
 } // namespace cloudhost::detail

@@ -15,17 +15,19 @@ namespace cloudhost::detail {
 
 // The (binding, handle) one driver call on an instance uses, held for the
 // call's duration.
+// `bound` stays alive while the call is counted: a handle re-bound away from
+// is retired, and freed only once its binding has no call in flight
+// (InstanceSetCore::retire).
 class InstanceUse {
   public:
-    explicit InstanceUse(std::shared_ptr<const BoundInstance> bound) noexcept
-        : bound_(std::move(bound)), call_(*bound_->binding) {}
+    InstanceUse(const BoundInstance &bound, InFlightCall call) noexcept
+        : bound_(&bound), call_(std::move(call)) {}
 
     const ch_driver_v1 &table() const noexcept { return bound_->binding->table(); }
     ch_instance *handle() const noexcept { return bound_->handle; }
-    const Binding &binding() const noexcept { return *bound_->binding; }
 
   private:
-    std::shared_ptr<const BoundInstance> bound_; // declared first: outlives the count
+    const BoundInstance *bound_;
     InFlightCall call_;
 };
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace cloudhost::detail {
 
@@ -38,6 +39,12 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
     // table, else from a fresh listing. Throws DriverError if it is not
     // listed.
     std::shared_ptr<const BoundInstance> rebind(const std::string &id);
+    // Keeps `old`, a handle an InstanceCore re-bound away from, until no
+    // call is in flight on its binding, then releases it (and with the last
+    // one, the old binding and its library). release_drained() releases
+    // what has drained since; the hot swap calls it on every sync.
+    void retire(std::shared_ptr<const BoundInstance> old);
+    void release_drained();
 
     // Runs `call` (one driver call of kind `op`) behind the wrappers: the
     // rate-limit gate, a tick of the ops limiter, then counters and, on a
@@ -54,6 +61,7 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
 
   private:
     void gate_check(Operation op);
+    void take_drained(std::vector<std::shared_ptr<const BoundInstance>> &out);
     void on_rate_limit(Operation op, Clock::time_point earliest_retry, const char *message);
 
     GuardedSharedPtr<Binding> binding_;
@@ -62,6 +70,8 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
     std::mutex rebind_mutex_;
     std::weak_ptr<Binding> rebind_for_; // the binding rebind_table_ was listed from
     BoundInstances rebind_table_;
+    std::mutex retired_mutex_;
+    std::vector<std::shared_ptr<const BoundInstance>> retired_;
     std::shared_ptr<spdlog::logger> logger_;
     std::string driver_name_;
 };

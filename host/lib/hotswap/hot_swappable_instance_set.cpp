@@ -176,6 +176,7 @@ bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> 
 }
 
 void HotSwappableInstanceSet::State::reap_retired() {
+    core().release_drained(); // re-bound instance handles whose calls have finished
     const auto active_path = active_library()->path();
     std::erase_if(retired, [&](const Retired &r) {
         if (!r.binding.expired())
