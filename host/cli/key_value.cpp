@@ -1,6 +1,6 @@
 #include "key_value.hpp"
 
-#include "../lib/core/validation.hpp"
+#include "cloudhost/tag_rules.hpp"
 
 namespace cloudhost::cli {
 namespace {
@@ -26,26 +26,25 @@ std::pair<std::string, std::string> parse_key_value(const std::string &text,
                                                     const std::string &flag) {
     auto eq = text.find('=');
     if (eq == std::string::npos)
-        throw UsageError(flag + ": \"" + detail::printable(text) +
-                         "\" is not of the form KEY=VALUE");
+        throw UsageError(flag + ": \"" + printable(text) + "\" is not of the form KEY=VALUE");
     if (eq == 0)
-        throw UsageError(flag + ": \"" + detail::printable(text) + "\" has an empty key");
+        throw UsageError(flag + ": \"" + printable(text) + "\" has an empty key");
     return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
 Tags parse_tags(const std::vector<std::string> &items, const std::string &flag) {
-    if (auto problem = detail::tag_count_problem(items.size()))
+    if (auto problem = tag_count_problem(items.size()))
         throw UsageError(flag + ": " + *problem);
     Tags tags;
     for (std::size_t i = 0; i < items.size(); ++i) {
         const std::string where = occurrence(flag, i);
         auto [k, v] = parse_key_value(items[i], where);
-        if (auto problem = detail::tag_key_problem(k))
-            throw UsageError(where + ": tag key \"" + detail::printable(k) + "\" " + *problem);
-        if (auto problem = detail::tag_value_problem(v))
-            throw UsageError(where + ": tag \"" + detail::printable(k) + "\": value " + *problem);
+        if (auto problem = tag_key_problem(k))
+            throw UsageError(where + ": tag key \"" + printable(k) + "\" " + *problem);
+        if (auto problem = tag_value_problem(v))
+            throw UsageError(where + ": tag \"" + printable(k) + "\": value " + *problem);
         if (!tags.emplace(k, v).second)
-            throw UsageError(where + ": key \"" + detail::printable(k) + "\" given twice");
+            throw UsageError(where + ": key \"" + printable(k) + "\" given twice");
     }
     return tags;
 }
@@ -56,7 +55,7 @@ Tags parse_environment(const std::vector<std::string> &items, const std::string 
         const std::string where = occurrence(flag, i);
         auto [k, v] = parse_key_value(items[i], where);
         if (!is_shell_identifier(k))
-            throw UsageError(where + ": \"" + detail::printable(k) +
+            throw UsageError(where + ": \"" + printable(k) +
                              "\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)");
         if (v.find('\0') != std::string::npos)
             throw UsageError(where + ": value of \"" + k + "\" contains a NUL byte");

@@ -16,7 +16,7 @@ namespace cloudhost::cli {
 std::pair<std::string, std::string> parse_key_value(const std::string &text,
                                                     const std::string &flag);
 // Every item parsed as a tag: the host's tag rules (length, control
-// characters, UTF-8, count; see lib/core/validation.hpp) are checked here so
+// characters, UTF-8, count; see cloudhost/tag_rules.hpp) are checked here so
 // the error names the flag and its position ("--tag #2: ..."); a key given
 // twice is a UsageError too.
 Tags parse_tags(const std::vector<std::string> &items, const std::string &flag);

@@ -28,7 +28,7 @@ std::string open_error(const std::string &config, const std::string &id = set_id
 
 std::string tags_error(const Tags &tags, std::string_view what = "SetTags") {
     try {
-        detail::validate_tags(tags, what);
+        validate_tags(tags, what);
     } catch (const InvalidConfigError &e) {
         return e.what();
     }
@@ -125,7 +125,7 @@ TEST_CASE("at most 50 tags per set") {
     CHECK(tags_error(many_tags(50)) == "(no error)");
     CHECK(tags_error(many_tags(51), "Instances filter") ==
           "Instances filter: 51 tags (at most 50 per instance)");
-    CHECK(detail::tag_count_problem(50) == std::nullopt);
+    CHECK(tag_count_problem(50) == std::nullopt);
 }
 
 TEST_CASE("InstanceSet::open refuses bad SharedResourceTags") {

@@ -1,7 +1,7 @@
 // cloudhost tag ID K=V...: set tags (merged into the current ones, as the
 // Arvados pool sends the full set to SetTags).
-#include "../../lib/core/validation.hpp"
 #include "../commands.hpp"
+#include "cloudhost/tag_rules.hpp"
 
 namespace cloudhost::cli {
 namespace {
@@ -28,7 +28,7 @@ Command add_tag_command(CLI::App &app, CliContext &context) {
                     tags[k] = v;
                 // Each item was valid; together with the current tags they
                 // may be too many (SetTags would refuse them the same way).
-                if (auto problem = detail::tag_count_problem(tags.size()))
+                if (auto problem = tag_count_problem(tags.size()))
                     throw UsageError("tag: with the instance's current tags, " + *problem);
                 instance.set_tags(tags);
                 return int(exit_ok);

@@ -135,7 +135,7 @@ class ObjectReader {
         }
     }
     // Tags: an object of strings obeying the host's tag rules (see
-    // core/validation.hpp), at most `max_count` of them.
+    // cloudhost/tag_rules.hpp), at most `max_count` of them.
     void tag_map(const std::string &key, Tags &out, std::size_t max_count,
                  const std::string &count_reason) {
         if (const JsonNode *v = find(key)) {
@@ -147,11 +147,11 @@ class ObjectReader {
                                         count_reason);
             Tags result;
             for (const auto &[k, value] : v->members) {
-                if (auto problem = detail::tag_key_problem(k))
+                if (auto problem = tag_key_problem(k))
                     src_.fail(value.key_offset, quoted(key) + ": tag key \"" +
                                                     detail::printable(k) + "\" " + *problem);
                 std::string text = ObjectReader(src_, *v, child_path(key)).as_string(k, value);
-                if (auto problem = detail::tag_value_problem(text))
+                if (auto problem = tag_value_problem(text))
                     src_.fail(value.begin, quoted(key) + ": tag \"" + detail::printable(k) +
                                                "\": value " + *problem);
                 result[k] = std::move(text);
@@ -400,14 +400,14 @@ Config parse_config(std::string_view text, const std::string &file_name) {
             src.fail(id->begin, std::string("\"instance_set_id\": ") + e.what());
         }
     }
-    r.tag_map("resource_tags", c.resource_tags, detail::max_tags_per_set - host_added_tags,
+    r.tag_map("resource_tags", c.resource_tags, max_tags_per_set - host_added_tags,
               "(the host adds " + std::to_string(host_added_tags) + " of its own, " +
-                  std::to_string(detail::max_tags_per_set) + " in all)");
+                  std::to_string(max_tags_per_set) + " in all)");
     r.string("tag_key_prefix", c.tag_key_prefix);
     if (const JsonNode *prefix = r.find("tag_key_prefix")) {
         // The longest key the host makes from the prefix must be a valid key.
         const std::string longest = c.tag_key_prefix + "InstanceSecret";
-        if (auto problem = detail::tag_key_problem(longest))
+        if (auto problem = tag_key_problem(longest))
             src.fail(prefix->begin, "\"tag_key_prefix\" makes the tag key \"" +
                                         detail::printable(longest) + "\", which " + *problem);
     }
@@ -422,7 +422,7 @@ Config parse_config(std::string_view text, const std::string &file_name) {
             // The name becomes the InstanceType tag's value on every instance.
             if (name.empty())
                 src.fail(node.key_offset, "instance type names must not be empty");
-            if (auto problem = detail::tag_value_problem(name))
+            if (auto problem = tag_value_problem(name))
                 src.fail(node.key_offset,
                          "instance type name \"" + detail::printable(name) + "\" " + *problem);
             c.instance_types[name] = read_instance_type(src, name, node);

@@ -77,7 +77,7 @@ Tags Instance::tags() const {
 void Instance::set_tags(const Tags &tags) {
     const InstanceCore &core = checked(core_);
     const auto use = core.use();
-    detail::validate_tags(tags, "SetTags");
+    validate_tags(tags, "SetTags");
     const auto fn = use.table().instance_set_tags;
     if (!fn)
         not_provided("instance_set_tags");

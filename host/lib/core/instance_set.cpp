@@ -89,7 +89,7 @@ InstanceSet InstanceSet::open(std::shared_ptr<DriverLibrary> library, InstanceSe
         throw std::invalid_argument("InstanceSet::open: no driver library");
     validate_instance_set_id(options.instance_set_id);
     detail::validate_config_json(options.config_json);
-    detail::validate_tags(options.shared_resource_tags, "SharedResourceTags");
+    validate_tags(options.shared_resource_tags, "SharedResourceTags");
 
     auto binding =
         Binding::open(std::move(library), {options.config_json, options.instance_set_id,
@@ -105,14 +105,14 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
                              const Tags &tags, const std::string &init_command,
                              const std::optional<std::string> &public_key) {
     InstanceSetCore &core = detail::checked(core_);
-    detail::validate_tags(tags, "Create InstanceTags");
+    validate_tags(tags, "Create InstanceTags");
     detail::validate_instance_type(type, "Create");
     // Shared resource tags under the explicit ones: explicit tags win.
     Tags merged = tags;
     merged.insert(core.options.shared_resource_tags.begin(),
                   core.options.shared_resource_tags.end());
     // Each set is valid; together they may still be too many for the cloud.
-    detail::validate_tags(merged, "Create InstanceTags with SharedResourceTags");
+    validate_tags(merged, "Create InstanceTags with SharedResourceTags");
 
     const detail::TagsView c_tags(merged);
     const detail::InstanceTypeView c_type(type);
@@ -148,7 +148,7 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
 
 std::vector<Instance> InstanceSet::instances(const Tags &filter) {
     InstanceSetCore &core = detail::checked(core_);
-    detail::validate_tags(filter, "Instances filter");
+    validate_tags(filter, "Instances filter");
     const detail::TagsView c_filter(filter);
     std::vector<Instance> result;
     core.limited_call(Operation::instances, [&] {

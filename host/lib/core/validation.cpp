@@ -2,6 +2,7 @@
 
 #include "cloudhost/errors.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/tag_rules.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -88,20 +89,6 @@ std::optional<std::string> text_problem(std::string_view s) {
 
 } // namespace detail
 
-void validate_instance_set_id(const std::string &id) {
-    // xxxxx-xxxxx-xxxxxxxxxxxxxxx
-    constexpr std::size_t first_dash = 5, second_dash = 11, length = 27;
-    bool ok = id.size() == length;
-    for (std::size_t i = 0; ok && i < id.size(); ++i)
-        ok = (i == first_dash || i == second_dash) ? id[i] == '-' : is_ascii_alnum(id[i]);
-    if (!ok)
-        throw InvalidConfigError("InstanceSetID \"" + detail::printable(id) +
-                                 "\" does not have the form xxxxx-xxxxx-xxxxxxxxxxxxxxx "
-                                 "(5, 5 and 15 ASCII letters or digits joined by '-')");
-}
-
-namespace detail {
-
 std::string printable(std::string_view s) {
     std::string out;
     for (const unsigned char c : s.substr(0, max_shown)) {
@@ -121,14 +108,14 @@ std::optional<std::string> tag_key_problem(std::string_view key) {
     if (key.size() > max_tag_key_bytes)
         return "is " + std::to_string(key.size()) + " bytes long (at most " +
                std::to_string(max_tag_key_bytes) + ")";
-    return text_problem(key);
+    return detail::text_problem(key);
 }
 
 std::optional<std::string> tag_value_problem(std::string_view value) {
     if (value.size() > max_tag_value_bytes)
         return "is " + std::to_string(value.size()) + " bytes long (at most " +
                std::to_string(max_tag_value_bytes) + ")";
-    return text_problem(value);
+    return detail::text_problem(value);
 }
 
 std::optional<std::string> tag_count_problem(std::size_t count) {
@@ -143,13 +130,27 @@ void validate_tags(const Tags &tags, std::string_view what) {
         throw InvalidConfigError(std::string(what) + ": " + *problem);
     for (const auto &[key, value] : tags) {
         if (auto problem = tag_key_problem(key))
-            throw InvalidConfigError(std::string(what) + ": tag key \"" + printable(key) + "\" " +
-                                     *problem);
+            throw InvalidConfigError(std::string(what) + ": tag key \"" + detail::printable(key) +
+                                     "\" " + *problem);
         if (auto problem = tag_value_problem(value))
-            throw InvalidConfigError(std::string(what) + ": tag \"" + printable(key) +
+            throw InvalidConfigError(std::string(what) + ": tag \"" + detail::printable(key) +
                                      "\": value " + *problem);
     }
 }
+
+void validate_instance_set_id(const std::string &id) {
+    // xxxxx-xxxxx-xxxxxxxxxxxxxxx
+    constexpr std::size_t first_dash = 5, second_dash = 11, length = 27;
+    bool ok = id.size() == length;
+    for (std::size_t i = 0; ok && i < id.size(); ++i)
+        ok = (i == first_dash || i == second_dash) ? id[i] == '-' : is_ascii_alnum(id[i]);
+    if (!ok)
+        throw InvalidConfigError("InstanceSetID \"" + detail::printable(id) +
+                                 "\" does not have the form xxxxx-xxxxx-xxxxxxxxxxxxxxx "
+                                 "(5, 5 and 15 ASCII letters or digits joined by '-')");
+}
+
+namespace detail {
 
 void validate_config_json(std::string_view json) {
     rapidjson::Document document;
