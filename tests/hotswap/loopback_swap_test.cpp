@@ -86,9 +86,5 @@ TEST_CASE("loopback instances made under version 1 are listed, run commands and 
     }
     CHECK_FALSE(cloudhost::is_library_loaded(v1_library));
     // Destroy removed each instance's state directory (and stopped its server).
-    std::error_code ec;
-    std::size_t left = 0;
-    for (const auto &entry : fs::directory_iterator(f.root / "cloud", ec))
-        left += entry.path().filename().string().rfind("lo-", 0) == 0;
-    CHECK(left == 0);
+    CHECK(f.loopback_instance_dirs() == 0);
 }

@@ -106,6 +106,8 @@ void soak(const std::string &driver) {
         CHECK(listed == expected);
         for (auto &vm : set.instances())
             vm.destroy();
+        CHECK(set.instances().empty());
+        CHECK(f.loopback_instance_dirs() == 0); // no loopback server left behind
     }
     for (const auto &library : libraries)
         CHECK_FALSE(cloudhost::is_library_loaded(library));

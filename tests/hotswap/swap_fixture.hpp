@@ -126,6 +126,16 @@ struct SwapFixture {
         fs::rename(staged, driver_dir / as);
     }
 
+    // Loopback instance directories ("lo-*") left in the cloud state: each
+    // is a live instance (its server runs there) until Destroy removes it.
+    std::size_t loopback_instance_dirs() const {
+        std::error_code ec;
+        std::size_t left = 0;
+        for (const auto &entry : fs::directory_iterator(root / "cloud", ec))
+            left += entry.path().filename().string().rfind("lo-", 0) == 0;
+        return left;
+    }
+
   private:
     static int &counter() {
         static int n = 0;
