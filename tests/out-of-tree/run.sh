@@ -14,12 +14,14 @@
 #     as its "server_program", runs each instance as a real SSH server and
 #     passes `cloudtest` through the host's tag verifier (its VerifyHostKey
 #     answers NOT_IMPLEMENTED); `create --wait` boots one too;
-#  6. the installed CLI, with no flag and no config, finds the installed
+#  6. the out-of-tree C++ SDK example (filecloud), given the same
+#     "server_program", runs each instance as a real SSH server too and passes
+#     `cloudtest` through the tag verifier; `create --wait` boots one too;
+#  7. the installed CLI, with no flag and no config, finds the installed
 #     loopback driver and server and passes `cloudtest`;
-#  7. a copy of the loopback driver's sources, built outside the tree with the
-#     installed SDK (plus RapidJSON and libssh), passes `cloudtest` too: a C++
-#     SDK driver built out of tree that cloudtest exercises fully (filecloud's
-#     instances are files and never boot).
+#  8. a copy of the loopback driver's sources, built outside the tree with the
+#     installed SDK (plus RapidJSON and libssh), passes `cloudtest` too: a
+#     bigger C++ SDK driver, with its own dependencies, built out of tree.
 # After every cloudtest, and at the end, no process of this run's installed
 # cloudhost-loopback-server may be left.
 # Usage: run.sh SOURCE_ROOT
@@ -222,14 +224,38 @@ expect_no_servers "create --wait through the C example"
 [ -z "$(ls -A "$machines")" ] || fail "the C example left machine directories: $(ls -A "$machines")"
 step "C example: cloudtest and create --wait ok, no server or directory left"
 
-# ---- 6. cloudtest on the installed layout, no flags -------------------------
+# ---- 6. cloudtest on the out-of-tree C++ SDK example, its instances real servers
+filecloud_machines=$work/filecloud-machines
+cat >"$work/filecloud-servers.json" <<EOF
+{"driver": "filecloud", "driver_dirs": ["$vendor/drivers"],
+ "driver_parameters": {"dir": "$filecloud_machines", "server_program": "$server_program"},
+ "instance_set_id": "zzzzz-zzzzz-filecloudserver",
+ "instance_secret_path": "instance-secret",
+ "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}},
+ "timeouts": {"boot": "60s", "probe_interval": "100ms", "sync_interval": "100ms"}}
+EOF
+fcs=(--config "$work/filecloud-servers.json")
+step "cloudtest (installed CLI, out-of-tree C++ SDK example with server machines, tag verifier)"
+"$cli" "${fcs[@]}" cloudtest --command 'test "$(wc -c <instance-secret)" -eq 40' ||
+    fail "cloudtest on the out-of-tree C++ SDK example (filecloud)"
+expect_no_servers "cloudtest on filecloud"
+address=$("$cli" "${fcs[@]}" create --wait --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
+case $address in 127.0.0.1:*) ;; *) fail "create --wait through filecloud: address '$address'" ;; esac
+# filecloud's servers are its instance set's children: the CLI's exit stopped it.
+expect_no_servers "create --wait through filecloud"
+[ -z "$(ls -A "$filecloud_machines")" ] ||
+    fail "filecloud left machine directories: $(ls -A "$filecloud_machines")"
+step "C++ SDK example: cloudtest and create --wait ok, no server or directory left"
+
+# ---- 7. cloudtest on the installed layout, no flags -------------------------
 "$cli" drivers --json | grep -q '"name":"loopback"' || fail "installed CLI does not find installed loopback"
 step "cloudtest (installed CLI, installed loopback driver and server, no flags)"
 "$cli" cloudtest || fail "cloudtest on the installed loopback driver"
 [ -z "$("$cli" list --json | instance_ids)" ] || fail "cloudtest left instances"
 expect_no_servers "cloudtest on the installed loopback driver"
 
-# ---- 7. cloudtest on an out-of-tree C++ SDK build of the loopback driver ----
+# ---- 8. cloudtest on an out-of-tree C++ SDK build of the loopback driver ----
 mkdir -p "$vendor/loopback/drivers"
 cp -r "$source_root/plugins/loopback/driver" "$source_root/plugins/loopback/common" \
     "$vendor/loopback/"
