@@ -300,6 +300,28 @@ TEST_CASE("scan and load from 8 threads at once") {
     }
 }
 
+TEST_CASE("a dependency found only through $ORIGIN is refused at scan, saying why") {
+    // Drivers load from a private copy in the cache dir, where $ORIGIN would
+    // name the cache: the library would be missing at load time.
+    TempDir drivers, cache;
+    fs::copy_file(fixture("origin-dep"), drivers / "origin-dep.so");
+    Catalog catalog({{drivers.path()}, cache.path(), {}});
+    CHECK(catalog.scan().at(0).reason == "missing dependency libchfixture_missing.so");
+
+    fs::copy_file(fixture("missing-dep").parent_path() / "unavailable" / "libchfixture_missing.so",
+                  drivers / "libchfixture_missing.so");
+    auto files = by_file_name(catalog.scan());
+    const auto &verdict = files["origin-dep.so"];
+    CAPTURE(verdict.reason);
+    CHECK_FALSE(verdict.ok);
+    CHECK(verdict.reason.find("dependency libchfixture_missing.so is found only through $ORIGIN") !=
+          std::string::npos);
+    CHECK(verdict.reason.find("install it in a system library directory or link it statically") !=
+          std::string::npos);
+    CHECK_THROWS_WITH_AS(catalog.load("origin-dep"), doctest::Contains("only through $ORIGIN"),
+                         cloudhost::LoadError);
+}
+
 TEST_CASE("a dependency is found through LD_LIBRARY_PATH, as ld.so would") {
     TempDir drivers, cache;
     fs::copy_file(fixture("missing-dep"), drivers / "missing-dep.so");

@@ -97,8 +97,8 @@ DriverFile judge_driver_bytes(const fs::path &path, const DriverBytes &driver,
         file.reason = "ABI versions " + abi_range(info.abi_min, info.abi_max) +
                       " not supported (host speaks " +
                       abi_range(CH_ABI_VERSION_MIN, CH_ABI_VERSION_CURRENT) + ")";
-    } else if (auto missing = search.first_missing(elf, origin_of(path))) {
-        file.reason = "missing dependency " + *missing;
+    } else if (auto problem = search.dependency_problem(elf, origin_of(path))) {
+        file.reason = *problem;
     } else if (!trust.trusted) {
         file.reason = file.trust;
     } else {

@@ -65,6 +65,10 @@ bool is_loadable_library(const fs::path &candidate) {
            header.e_machine == host_machine;
 }
 
+bool uses_origin(const std::string &text) {
+    return text.find("$ORIGIN") != std::string::npos || text.find("${ORIGIN}") != std::string::npos;
+}
+
 // $ORIGIN / ${ORIGIN}; other dynamic string tokens are left as they are.
 std::string expand_origin(std::string dir, const fs::path &origin) {
     for (const char *token : {"${ORIGIN}", "$ORIGIN"}) {
@@ -137,11 +141,17 @@ LibrarySearch::LibrarySearch(std::vector<fs::path> ld_library_path,
     }
 }
 
-bool LibrarySearch::found_in(const std::vector<std::string> &dirs, const std::string &name,
-                             const fs::path &origin) {
-    return std::any_of(dirs.begin(), dirs.end(), [&](const std::string &dir) {
-        return is_loadable_library(fs::path(expand_origin(dir, origin)) / name);
-    });
+LibrarySearch::Found LibrarySearch::found_in(const std::vector<std::string> &dirs,
+                                             const std::string &name, const fs::path &origin) {
+    Found found = Found::no;
+    for (const std::string &dir : dirs) {
+        if (!is_loadable_library(fs::path(expand_origin(dir, origin)) / name))
+            continue;
+        if (!uses_origin(dir))
+            return Found::yes;
+        found = Found::only_through_origin;
+    }
+    return found;
 }
 
 bool LibrarySearch::found_in_system(const std::string &name) {
@@ -164,23 +174,41 @@ bool LibrarySearch::found_in_system(const std::string &name) {
     return found;
 }
 
-std::optional<std::string> LibrarySearch::first_missing(const DriverElf &elf,
-                                                        const fs::path &driver_dir) {
+std::optional<std::string> LibrarySearch::dependency_problem(const DriverElf &elf,
+                                                             const fs::path &driver_dir) {
+    // Drivers are loaded from a private copy in the cache directory, where
+    // $ORIGIN no longer names the driver's directory: a library found only
+    // through it would be missing at load time. Say so at scan time.
+    const auto origin_only = [&](const std::string &name) {
+        return "dependency " + name + " is found only through $ORIGIN (" + driver_dir.string() +
+               "), but drivers are loaded from a private copy: install it in a system library "
+               "directory or link it statically";
+    };
     for (const std::string &name : elf.needed) {
         if (name.find('/') != std::string::npos) { // a path, not searched
             const fs::path p = expand_origin(name, driver_dir);
             if (!is_loadable_library(p.is_relative() ? driver_dir / p : p))
-                return name;
+                return "missing dependency " + name;
+            if (uses_origin(name))
+                return origin_only(name);
             continue;
         }
+        bool through_origin = false;
         // DT_RPATH applies only when the object has no DT_RUNPATH.
-        if (elf.runpath.empty() && found_in(elf.rpath, name, driver_dir))
-            continue;
+        if (elf.runpath.empty()) {
+            const Found in_rpath = found_in(elf.rpath, name, driver_dir);
+            if (in_rpath == Found::yes)
+                continue;
+            through_origin = in_rpath == Found::only_through_origin;
+        }
         if (found_in_system(name))
             continue;
-        if (found_in(elf.runpath, name, driver_dir))
+        const Found in_runpath = found_in(elf.runpath, name, driver_dir);
+        if (in_runpath == Found::yes)
             continue;
-        return name;
+        if (through_origin || in_runpath == Found::only_through_origin)
+            return origin_only(name);
+        return "missing dependency " + name;
     }
     return std::nullopt;
 }

@@ -24,14 +24,17 @@ class LibrarySearch {
     LibrarySearch(std::vector<std::filesystem::path> ld_library_path,
                   std::vector<std::filesystem::path> system_dirs);
 
-    // The first DT_NEEDED name of `elf` that cannot be found, if any.
-    // `driver_dir` is what $ORIGIN expands to.
-    std::optional<std::string> first_missing(const DriverElf &elf,
-                                             const std::filesystem::path &driver_dir);
+    // Why the first DT_NEEDED library of `elf` that cannot be loaded from
+    // the driver's private copy would fail, if any: "missing dependency
+    // NAME", or a library found only through $ORIGIN. `driver_dir` is what
+    // $ORIGIN expands to for the file as installed.
+    std::optional<std::string> dependency_problem(const DriverElf &elf,
+                                                  const std::filesystem::path &driver_dir);
 
   private:
-    bool found_in(const std::vector<std::string> &dirs, const std::string &name,
-                  const std::filesystem::path &origin);
+    enum class Found { no, yes, only_through_origin };
+    Found found_in(const std::vector<std::string> &dirs, const std::string &name,
+                   const std::filesystem::path &origin);
     bool found_in_system(const std::string &name);
 
     std::vector<std::filesystem::path> ld_library_path_;
