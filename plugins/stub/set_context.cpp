@@ -22,7 +22,7 @@ namespace {
 } // namespace
 
 SetContext::SetContext(StubConfig config_in, sdk::Logger logger_in)
-    : config(std::move(config_in)), logger(logger_in), cloud(cloud_named(config.cloud)),
+    : config(std::move(config_in)), logger(logger_in), cloud(open_cloud(config)),
       hold(config.hold_fifo.empty() ? nullptr : std::make_unique<HoldFifo>(config.hold_fifo)),
       faults(config.seed) {}
 

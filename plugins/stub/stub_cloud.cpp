@@ -4,9 +4,9 @@
 
 namespace cloudhost::stub {
 
-std::shared_ptr<StubVm> StubCloud::add(std::string provider_type, sdk::Tags tags,
-                                       StubVm::TimePoint created_at, const VmBehaviour &behaviour,
-                                       std::optional<uint64_t> quota) {
+std::shared_ptr<StubVm> MemoryCloud::add(std::string provider_type, sdk::Tags tags,
+                                         TimePoint created_at, const VmBehaviour &behaviour,
+                                         std::optional<uint64_t> quota) {
     std::lock_guard lock(mutex_);
     if (quota && vms_.size() >= *quota)
         throw sdk::QuotaError("stub: quota of " + std::to_string(*quota) + " instances reached");
@@ -17,9 +17,9 @@ std::shared_ptr<StubVm> StubCloud::add(std::string provider_type, sdk::Tags tags
     return vm;
 }
 
-void StubCloud::top_up(const std::string &provider_type, uint64_t target,
-                       const std::function<sdk::Tags(uint64_t)> &tags_of,
-                       StubVm::TimePoint created_at, const VmBehaviour &behaviour) {
+void MemoryCloud::top_up(const std::string &provider_type, uint64_t target,
+                         const std::function<sdk::Tags(uint64_t)> &tags_of, TimePoint created_at,
+                         const VmBehaviour &behaviour) {
     std::lock_guard lock(mutex_);
     uint64_t have = 0;
     for (const auto &[serial, vm] : vms_)
@@ -31,7 +31,7 @@ void StubCloud::top_up(const std::string &provider_type, uint64_t target,
     }
 }
 
-void StubCloud::remove(uint64_t serial) {
+void MemoryCloud::remove(uint64_t serial) {
     std::shared_ptr<StubVm> removed; // freed after unlocking
     std::lock_guard lock(mutex_);
     if (auto it = vms_.find(serial); it != vms_.end()) {
@@ -40,18 +40,26 @@ void StubCloud::remove(uint64_t serial) {
     }
 }
 
-std::size_t StubCloud::size() const {
+std::size_t MemoryCloud::size() const {
     std::lock_guard lock(mutex_);
     return vms_.size();
 }
 
-std::vector<std::shared_ptr<StubVm>> StubCloud::snapshot() const {
+std::vector<std::shared_ptr<StubVm>> MemoryCloud::snapshot(const VmBehaviour &) const {
     std::vector<std::shared_ptr<StubVm>> out;
     std::lock_guard lock(mutex_);
     out.reserve(vms_.size());
     for (const auto &[serial, vm] : vms_)
         out.push_back(vm);
     return out;
+}
+
+std::shared_ptr<const sdk::Tags> MemoryCloud::current_tags(const StubVm &vm, TimePoint now) const {
+    return vm.visible_tags(now);
+}
+
+void MemoryCloud::set_tags(StubVm &vm, sdk::Tags tags, TimePoint now) {
+    vm.set_tags(std::move(tags), now);
 }
 
 } // namespace cloudhost::stub

@@ -127,7 +127,13 @@ std::vector<CapacityFault> as_capacity_faults(const Value &v) {
 void apply(StubConfig &config, std::string_view key, const Value &v) {
     if (key == "cloud")
         config.cloud = as_string(key, v);
-    else if (key == "seed")
+    else if (key == "state_dir") {
+        config.state_dir = as_string(key, v);
+        // Not <filesystem>: its std::quoted would hijack quoted() here by ADL.
+        if (config.state_dir.empty() || config.state_dir.front() != '/' ||
+            config.state_dir.find('\0') != std::string::npos)
+            fail("\"state_dir\" must be an absolute path");
+    } else if (key == "seed")
         config.seed = as_uint(key, v);
     else if (key == "error_rate_create")
         config.error_rate_create = as_rate(key, v);
@@ -226,6 +232,11 @@ StubConfig parse_stub_config(std::string_view json) {
             fail("duplicate key " + quoted(key));
         apply(config, key, member.value);
     }
+    // The cloud names a directory under state_dir: never a path that leaves it.
+    if (!config.state_dir.empty() &&
+        (config.cloud.empty() || config.cloud == "." || config.cloud == ".." ||
+         config.cloud.find_first_of(std::string_view("/\0", 2)) != std::string::npos))
+        fail("\"cloud\" must be a file name (no \"/\", not \".\" or \"..\") with \"state_dir\"");
     return config;
 }
 

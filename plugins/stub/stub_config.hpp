@@ -43,6 +43,14 @@ struct CapacityFault {
 
 struct StubConfig {
     std::string cloud = "default";
+    // Empty: the cloud lives in this loaded copy's memory. Otherwise an
+    // absolute directory: the cloud's VMs are files in <state_dir>/<cloud>/,
+    // seen by every loaded copy of the stub and every process using the same
+    // directory (see file_cloud.hpp). Its VMs take boot_delay, break_after,
+    // list_lag, stale_tags, ssh_port and host_key from the config of the set
+    // that reads them (files hold cloud state only); in memory, from the set
+    // that created them. `cloud` must then be one path component.
+    std::string state_dir;
     uint64_t seed = 1;
 
     double error_rate_create = 0;

@@ -13,5 +13,11 @@ std::unique_ptr<sdk::InstanceSet> make_stub_instance_set(const sdk::InstanceSetA
 
 } // namespace cloudhost::stub
 
-CLOUDHOST_DRIVER("stub", "1.0.0", "In-memory fake cloud with reproducible injected faults",
+// The hot swap tests build these sources a second time with another stamp.
+#ifndef CLOUDHOST_STUB_VERSION
+#define CLOUDHOST_STUB_VERSION "1.0.0"
+#endif
+
+CLOUDHOST_DRIVER("stub", CLOUDHOST_STUB_VERSION,
+                 "In-memory fake cloud with reproducible injected faults",
                  cloudhost::stub::make_stub_instance_set);

@@ -29,7 +29,7 @@ sdk::Tags StubInstance::tags() const {
     context_->enter(Op::tags);
     const auto now = sdk::Clock::now();
     throw_if_broken(now);
-    return *vm_->visible_tags(now);
+    return *context_->cloud->current_tags(*vm_, now);
 }
 
 std::shared_ptr<const sdk::Tags> StubInstance::tags_snapshot() const {
@@ -45,7 +45,7 @@ void StubInstance::set_tags(const sdk::Tags &tags) {
     throw_if_broken(now);
     if (context_->faults.strikes(context_->config.error_rate_set_tags))
         throw sdk::Error("stub: injected set_tags error");
-    vm_->set_tags(tags, now);
+    context_->cloud->set_tags(*vm_, tags, now);
 }
 
 void StubInstance::destroy() {

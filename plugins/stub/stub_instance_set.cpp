@@ -112,7 +112,7 @@ std::vector<std::shared_ptr<sdk::Instance>> StubInstanceSet::instances(const sdk
     if (context_->faults.strikes(context_->config.error_rate_instances))
         throw sdk::Error("stub: injected instances error");
 
-    const auto vms = context_->cloud->snapshot();
+    const auto vms = context_->cloud->snapshot(vm_behaviour_);
     const bool filtering = !context_->config.filter_ignored && !filter.empty();
     std::vector<std::shared_ptr<sdk::Instance>> result;
     result.reserve(vms.size());
@@ -143,7 +143,9 @@ void StubInstanceSet::stop() {
 
 std::shared_ptr<StubInstance> StubInstanceSet::view_of_locked(const std::shared_ptr<StubVm> &vm) {
     auto &view = views_[vm->serial()];
-    if (!view)
+    // A file-backed cloud reads its VMs afresh on every listing: the handle
+    // then carries the tags just read.
+    if (!view || &view->vm() != vm.get())
         view = std::make_shared<StubInstance>(vm, context_);
     return view;
 }

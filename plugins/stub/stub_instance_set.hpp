@@ -45,8 +45,8 @@ class StubInstanceSet final : public sdk::InstanceSet {
     CallSpacing create_spacing_;
     CallSpacing instances_spacing_;
 
-    // Handles are reused across Instances() calls: listing 100,000 VMs makes
-    // no per-call allocation for them.
+    // Handles are reused across Instances() calls: listing 100,000 in-memory
+    // VMs makes no per-call allocation for them.
     std::mutex views_mutex_;
     std::unordered_map<uint64_t, std::shared_ptr<StubInstance>> views_;
 };

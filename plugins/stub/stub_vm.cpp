@@ -10,9 +10,17 @@ StubVm::StubVm(uint64_t serial, std::string provider_type, sdk::Tags tags, TimeP
       provider_type_(std::move(provider_type)), created_at_(created_at),
       behaviour_(std::move(behaviour)), tags_(std::make_shared<const sdk::Tags>(std::move(tags))) {}
 
+StubVm::StubVm(uint64_t serial, std::string provider_type, TimePoint created_at,
+               VmBehaviour behaviour, std::shared_ptr<const sdk::Tags> tags,
+               std::shared_ptr<const sdk::Tags> previous_tags, TimePoint tags_set_at)
+    : serial_(serial), id_("inst" + std::to_string(serial) + "," + provider_type),
+      provider_type_(std::move(provider_type)), created_at_(created_at),
+      behaviour_(std::move(behaviour)), tags_(std::move(tags)),
+      previous_tags_(std::move(previous_tags)), tags_set_at_(tags_set_at) {}
+
 std::shared_ptr<const sdk::Tags> StubVm::visible_tags(TimePoint now) const {
     std::lock_guard lock(tags_mutex_);
-    if (previous_tags_ && now < tags_set_at_ + behaviour_.stale_tags)
+    if (previous_visible(previous_tags_ != nullptr, tags_set_at_, behaviour_.stale_tags, now))
         return previous_tags_;
     return tags_;
 }
@@ -25,7 +33,8 @@ void StubVm::set_tags(sdk::Tags tags, TimePoint now) {
     std::lock_guard lock(tags_mutex_);
     if (behaviour_.stale_tags.count() > 0) {
         // What a reader saw just before this call stays visible while stale.
-        const bool stale = previous_tags_ && now < tags_set_at_ + behaviour_.stale_tags;
+        const bool stale =
+            previous_visible(previous_tags_ != nullptr, tags_set_at_, behaviour_.stale_tags, now);
         if (!stale)
             replaced_previous = std::exchange(previous_tags_, tags_);
     }

@@ -14,7 +14,8 @@
 
 namespace cloudhost::stub {
 
-// Properties a VM takes from the config of the set that created it.
+// Properties a VM takes from a set's config: for an in-memory VM the set that
+// created it, for a file-backed one (state_dir) the set that reads it.
 struct VmBehaviour {
     std::chrono::milliseconds boot_delay{0};
     std::optional<std::chrono::milliseconds> break_after;
@@ -30,6 +31,11 @@ class StubVm {
 
     StubVm(uint64_t serial, std::string provider_type, sdk::Tags tags, TimePoint created_at,
            VmBehaviour behaviour);
+    // A VM read back from storage: its tags, the ones before the last SetTags
+    // (null if none) and when they were set.
+    StubVm(uint64_t serial, std::string provider_type, TimePoint created_at, VmBehaviour behaviour,
+           std::shared_ptr<const sdk::Tags> tags, std::shared_ptr<const sdk::Tags> previous_tags,
+           TimePoint tags_set_at);
 
     uint64_t serial() const noexcept { return serial_; }
     const std::string &id() const noexcept { return id_; }
@@ -48,6 +54,14 @@ class StubVm {
     // never copied here: callers that list many VMs pay one atomic increment.
     std::shared_ptr<const sdk::Tags> visible_tags(TimePoint now) const;
     void set_tags(sdk::Tags tags, TimePoint now);
+
+    // True while a reader with `stale_tags` still sees the tags from before
+    // a SetTags made at `set_at`. Never without stale tags, whatever `now`
+    // (tags_snapshot() passes no time then).
+    static bool previous_visible(bool has_previous, TimePoint set_at,
+                                 std::chrono::milliseconds stale_tags, TimePoint now) noexcept {
+        return has_previous && stale_tags.count() > 0 && now < set_at + stale_tags;
+    }
 
   private:
     const uint64_t serial_;

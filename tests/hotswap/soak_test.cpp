@@ -3,9 +3,10 @@
 // default 100), alternating versions 1 and 2 and alternating `cp` over the
 // path with `mv` into the directory. The watcher picks every change up. No
 // call may fail, no instance may be lost, and every library must be unloaded
-// at the end. Run on swapcloud (a file-backed stub: the in-memory stub's
-// cloud lives inside one loaded copy, so no second version could see it)
-// and on loopback (real server processes).
+// at the end. Run on swapcloud (a minimal file-backed test driver), on the
+// stub (its "state_dir" cloud: files every loaded version sees; an
+// in-memory stub cloud lives inside one loaded copy, so no second version
+// could see it) and on loopback (real server processes).
 #include "swap_fixture.hpp"
 
 #include "cloudhost/driver_library.hpp"
@@ -117,6 +118,10 @@ void soak(const std::string &driver) {
 
 TEST_CASE("8 threads keep working while swapcloud is swapped repeatedly") {
     soak("swapcloud");
+}
+
+TEST_CASE("8 threads keep working while stub is swapped repeatedly") {
+    soak("stub");
 }
 
 TEST_CASE("8 threads keep working while loopback is swapped repeatedly") {

@@ -69,7 +69,8 @@ struct EventLog {
 };
 
 struct SwapFixture {
-    const std::string driver; // "swapcloud" or "loopback": both keep their VMs under "state_dir"
+    // "swapcloud", "stub" or "loopback": each keeps its VMs under "state_dir".
+    const std::string driver;
     fs::path root;
     fs::path driver_dir;
     EventLog log;
