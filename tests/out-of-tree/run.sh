@@ -200,53 +200,42 @@ export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 ./dispatcher "$vendor/drivers" filecloud "{\"dir\": \"$work/dispatcher-instances\"}" \
     "$work/cache/dispatcher"
 
-# ---- 5. cloudtest on the out-of-tree C example, its instances real servers --
+# ---- 5./6. cloudtest on the out-of-tree C and C++ SDK examples ---------------
+# Their instances are real servers (the installed cloudhost-loopback-server);
+# the host proves identity with the tag verifier. The examples keep their
+# cloud in the instance set, so the CLI's exit stops every server it made.
+#   usage: cloudtest_server_example LABEL DRIVER ID MACHINES PARAMETERS_JSON
+cloudtest_server_example() {
+    local label=$1 driver=$2 id=$3 machines=$4 parameters=$5 address
+    cat >"$work/$driver-servers.json" <<EOF
+{"driver": "$driver", "driver_dirs": ["$vendor/drivers"],
+ "driver_parameters": $parameters,
+ "instance_set_id": "$id",
+ "instance_secret_path": "instance-secret",
+ "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}},
+ "timeouts": {"boot": "60s", "probe_interval": "100ms", "sync_interval": "100ms"}}
+EOF
+    local config=(--config "$work/$driver-servers.json")
+    step "cloudtest (installed CLI, out-of-tree $label with server machines, tag verifier)"
+    "$cli" "${config[@]}" cloudtest --command 'test "$(wc -c <instance-secret)" -eq 40' ||
+        fail "cloudtest on the out-of-tree $label"
+    expect_no_servers "cloudtest on the $label"
+    address=$("$cli" "${config[@]}" create --wait --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
+    case $address in 127.0.0.1:*) ;; *) fail "create --wait through the $label: address '$address'" ;; esac
+    expect_no_servers "create --wait through the $label"
+    [ -z "$(ls -A "$machines")" ] || fail "the $label left machine directories: $(ls -A "$machines")"
+    step "$label: cloudtest and create --wait ok, no server or directory left"
+}
+
 machines=$work/example-machines
 mkdir -p "$machines"
-cat >"$work/example-servers.json" <<EOF
-{"driver": "example", "driver_dirs": ["$vendor/drivers"],
- "driver_parameters": {"server_program": "$server_program", "state_dir": "$machines"},
- "instance_set_id": "zzzzz-zzzzz-outoftreexample",
- "instance_secret_path": "instance-secret",
- "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}},
- "timeouts": {"boot": "60s", "probe_interval": "100ms", "sync_interval": "100ms"}}
-EOF
-ex=(--config "$work/example-servers.json")
-step "cloudtest (installed CLI, out-of-tree C example with server machines, tag verifier)"
-"$cli" "${ex[@]}" cloudtest --command 'test "$(wc -c <instance-secret)" -eq 40' ||
-    fail "cloudtest on the out-of-tree C example"
-expect_no_servers "cloudtest on the C example"
-address=$("$cli" "${ex[@]}" create --wait --json |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
-case $address in 127.0.0.1:*) ;; *) fail "create --wait through the C example: address '$address'" ;; esac
-# The example's cloud lives in its instance set: the CLI's exit stopped it.
-expect_no_servers "create --wait through the C example"
-[ -z "$(ls -A "$machines")" ] || fail "the C example left machine directories: $(ls -A "$machines")"
-step "C example: cloudtest and create --wait ok, no server or directory left"
-
-# ---- 6. cloudtest on the out-of-tree C++ SDK example, its instances real servers
+cloudtest_server_example "C example" example zzzzz-zzzzz-outoftreexample "$machines" \
+    "{\"server_program\": \"$server_program\", \"state_dir\": \"$machines\"}"
 filecloud_machines=$work/filecloud-machines
-cat >"$work/filecloud-servers.json" <<EOF
-{"driver": "filecloud", "driver_dirs": ["$vendor/drivers"],
- "driver_parameters": {"dir": "$filecloud_machines", "server_program": "$server_program"},
- "instance_set_id": "zzzzz-zzzzz-filecloudserver",
- "instance_secret_path": "instance-secret",
- "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}},
- "timeouts": {"boot": "60s", "probe_interval": "100ms", "sync_interval": "100ms"}}
-EOF
-fcs=(--config "$work/filecloud-servers.json")
-step "cloudtest (installed CLI, out-of-tree C++ SDK example with server machines, tag verifier)"
-"$cli" "${fcs[@]}" cloudtest --command 'test "$(wc -c <instance-secret)" -eq 40' ||
-    fail "cloudtest on the out-of-tree C++ SDK example (filecloud)"
-expect_no_servers "cloudtest on filecloud"
-address=$("$cli" "${fcs[@]}" create --wait --json |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
-case $address in 127.0.0.1:*) ;; *) fail "create --wait through filecloud: address '$address'" ;; esac
-# filecloud's servers are its instance set's children: the CLI's exit stopped it.
-expect_no_servers "create --wait through filecloud"
-[ -z "$(ls -A "$filecloud_machines")" ] ||
-    fail "filecloud left machine directories: $(ls -A "$filecloud_machines")"
-step "C++ SDK example: cloudtest and create --wait ok, no server or directory left"
+cloudtest_server_example "C++ SDK example (filecloud)" filecloud zzzzz-zzzzz-filecloudserver \
+    "$filecloud_machines" \
+    "{\"dir\": \"$filecloud_machines\", \"server_program\": \"$server_program\"}"
 
 # ---- 7. cloudtest on the installed layout, no flags -------------------------
 "$cli" drivers --json | grep -q '"name":"loopback"' || fail "installed CLI does not find installed loopback"

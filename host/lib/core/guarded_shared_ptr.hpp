@@ -34,8 +34,6 @@ template <class T> class GuardedSharedPtr {
         return next;
     }
 
-    void store(std::shared_ptr<T> next) noexcept { exchange(std::move(next)); }
-
     // Runs `fn(value)` while no other thread can replace the value: cheaper
     // than load() when `fn` only needs to look (no reference counting).
     // `fn` must be short and must not touch this object.
