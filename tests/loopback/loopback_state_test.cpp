@@ -405,3 +405,54 @@ TEST_CASE("an instance another user plants, with its own server, is never used")
     kill(-*planted_server, SIGKILL);
     CHECK(eventually([&] { return !process_alive(*planted_server); }, std::chrono::seconds(10)));
 }
+
+TEST_CASE("a state file its owner cannot read (permission denied) leaves the instance listed") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: root bypasses file modes, so this case runs as `nobody` from root");
+        return;
+    }
+    const passwd *nobody = getpwnam("nobody");
+    REQUIRE(nobody != nullptr);
+    const SharedTempDir shared("loopback-denied");
+    const fs::path state_dir = shared.path() / "state";
+    fs::create_directory(state_dir);
+    fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace);
+    const fs::path dir = plant_instance(state_dir, "lo-0000000000f1");
+    fs::permissions(dir / "tags.json", fs::perms::none, fs::perm_options::replace);
+    for (const auto &path : {state_dir, dir, dir / "tags.json", dir / "meta.json"})
+        REQUIRE(chown(path.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
+    // The build tree may be out of nobody's reach: a copy of the server.
+    const fs::path server = shared.path() / "cloudhost-loopback-server";
+    fs::copy_file(built_server(), server);
+    const std::string config = "{\"state_dir\": \"" + state_dir.string() +
+                               "\", \"server_path\": \"" + server.string() + "\"}";
+    auto driver = open_loopback_driver();
+    take_driver_log();
+
+    // The child's exit code says which step failed.
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        if (setgid(nobody->pw_gid) != 0 || setuid(nobody->pw_uid) != 0)
+            _exit(10);
+        int code = 0;
+        try {
+            InstanceSet set(driver, config);
+            const auto listed = set.instances(set_filter);
+            const std::string log = take_driver_log();
+            if (listed.size() != 1)
+                code = 11;
+            else if (listed[0].listed_tags().at("Name") != "at-create")
+                code = 12;
+            else if (!contains(log, (dir / "tags.json").string() + ": Permission denied"))
+                code = 13;
+        } catch (...) {
+            code = 14;
+        }
+        _exit(code);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
