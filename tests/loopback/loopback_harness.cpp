@@ -295,10 +295,14 @@ std::optional<ProcStat> proc_stat(pid_t pid) {
 
 } // namespace
 
-SharedTempDir::SharedTempDir(const std::string &prefix) {
+bool others_can_enter_tmp() {
     struct stat tmp {};
-    REQUIRE(::stat("/tmp", &tmp) == 0);
-    REQUIRE_MESSAGE((tmp.st_mode & S_IXOTH) != 0, "/tmp does not let other users through");
+    return ::stat("/tmp", &tmp) == 0 && S_ISDIR(tmp.st_mode) && (tmp.st_mode & S_IXOTH) &&
+           (tmp.st_mode & S_IWOTH);
+}
+
+SharedTempDir::SharedTempDir(const std::string &prefix) {
+    REQUIRE_MESSAGE(others_can_enter_tmp(), "/tmp does not let other users through");
     std::string pattern = "/tmp/" + prefix + "-XXXXXX";
     REQUIRE(mkdtemp(pattern.data()) != nullptr);
     path_ = pattern;

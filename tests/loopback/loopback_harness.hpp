@@ -99,7 +99,9 @@ class InstanceSet {
 
 // A fresh directory directly under /tmp (whatever TMPDIR says), mode 0711,
 // so that other users (`nobody`) can reach what is made inside it; removed
-// with its content at scope exit. REQUIREs that /tmp lets others through.
+// with its content at scope exit. Tests check others_can_enter_tmp() first
+// (and skip, saying why, when they cannot).
+bool others_can_enter_tmp();
 class SharedTempDir {
   public:
     explicit SharedTempDir(const std::string &prefix);

@@ -345,6 +345,11 @@ TEST_CASE("an instance another user plants, with its own server, is never used")
     }
     const passwd *nobody = getpwnam("nobody");
     REQUIRE(nobody != nullptr);
+    if (!others_can_enter_tmp()) {
+        MESSAGE("skipped: /tmp is not a world-writable directory other users can enter, so "
+                "there is nowhere to give `nobody` a directory");
+        return;
+    }
     Fixture f;
     // A directory `nobody` can reach wherever TMPDIR is: under /tmp, 0711.
     const SharedTempDir shared("loopback-planted");
@@ -413,6 +418,11 @@ TEST_CASE("a state file its owner cannot read (permission denied) leaves the ins
     }
     const passwd *nobody = getpwnam("nobody");
     REQUIRE(nobody != nullptr);
+    if (!others_can_enter_tmp()) {
+        MESSAGE("skipped: /tmp is not a world-writable directory other users can enter, so "
+                "there is nowhere to give `nobody` a directory");
+        return;
+    }
     const SharedTempDir shared("loopback-denied");
     const fs::path state_dir = shared.path() / "state";
     fs::create_directory(state_dir);
