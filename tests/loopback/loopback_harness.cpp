@@ -1,8 +1,11 @@
 #include "loopback_harness.hpp"
 
+#include <mutex>
+
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -37,7 +40,11 @@ struct ErrorRecord {
     }
 };
 
-// Warnings and errors of the driver go to the test's stderr.
+std::mutex driver_log_mutex;
+std::string driver_log_lines;
+
+// Warnings and errors of the driver go to the test's stderr, and to
+// driver_log() for tests that check what was reported.
 int logger_enabled(void *, int level) {
     return level >= CH_LOG_WARN;
 }
@@ -46,6 +53,8 @@ void logger_log(void *, int level, ch_str message, const ch_log_field *fields, s
     for (size_t i = 0; i < count; ++i)
         line += " " + to_string(fields[i].key) + "=" + to_string(fields[i].value);
     std::fprintf(stderr, "%s\n", line.c_str());
+    std::lock_guard lock(driver_log_mutex);
+    driver_log_lines += line + "\n";
 }
 const ch_logger test_logger{sizeof(ch_logger), nullptr, &logger_enabled, &logger_log};
 
@@ -285,6 +294,30 @@ std::optional<ProcStat> proc_stat(pid_t pid) {
 }
 
 } // namespace
+
+bool others_can_enter_tmp() {
+    struct stat tmp {};
+    return ::stat("/tmp", &tmp) == 0 && S_ISDIR(tmp.st_mode) && (tmp.st_mode & S_IXOTH) &&
+           (tmp.st_mode & S_IWOTH);
+}
+
+SharedTempDir::SharedTempDir(const std::string &prefix) {
+    REQUIRE_MESSAGE(others_can_enter_tmp(), "/tmp does not let other users through");
+    std::string pattern = "/tmp/" + prefix + "-XXXXXX";
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+    REQUIRE(::chmod(path_.c_str(), 0711) == 0);
+}
+
+SharedTempDir::~SharedTempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+std::string take_driver_log() {
+    std::lock_guard lock(driver_log_mutex);
+    return std::exchange(driver_log_lines, {});
+}
 
 bool process_alive(pid_t pid) {
     const auto stat = proc_stat(pid);

@@ -97,6 +97,26 @@ class InstanceSet {
     ch_instance_set *set_ = nullptr;
 };
 
+// A fresh directory directly under /tmp (whatever TMPDIR says), mode 0711,
+// so that other users (`nobody`) can reach what is made inside it; removed
+// with its content at scope exit. Tests check others_can_enter_tmp() first
+// (and skip, saying why, when they cannot).
+bool others_can_enter_tmp();
+class SharedTempDir {
+  public:
+    explicit SharedTempDir(const std::string &prefix);
+    ~SharedTempDir();
+    SharedTempDir(const SharedTempDir &) = delete;
+    SharedTempDir &operator=(const SharedTempDir &) = delete;
+    const std::filesystem::path &path() const { return path_; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// What the driver logged (warnings and errors) since the last call.
+std::string take_driver_log();
+
 // Processes: a zombie counts as gone (PID 1 may not reap orphans).
 bool process_alive(pid_t pid);
 std::optional<pid_t> server_pid(const std::filesystem::path &instance_dir);

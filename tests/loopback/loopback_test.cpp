@@ -417,20 +417,27 @@ TEST_CASE("without root, an instance runs commands as that user") {
     }
     const passwd *nobody = getpwnam("nobody");
     REQUIRE(nobody != nullptr);
+    if (!others_can_enter_tmp()) {
+        MESSAGE("skipped: /tmp is not a world-writable directory other users can enter, so "
+                "there is nowhere to give `nobody` a directory");
+        return;
+    }
     Fixture f;
-    fs::create_directories(f.state_dir);
-    REQUIRE(chown(f.temp.path().c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
-    REQUIRE(chown(f.state_dir.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
-
-    // The build tree may sit below a directory `nobody` cannot enter (a
-    // clone in a 0700 mktemp dir): give it its own copy of the server.
-    const fs::path server = f.temp.path() / "cloudhost-loopback-server";
+    // Not below TMPDIR, which may lie under a directory `nobody` cannot
+    // enter (/root): a 0711 directory straight under /tmp, with the state
+    // directory and a copy of the server (the build tree may be out of
+    // reach too) owned by nobody inside it.
+    const SharedTempDir shared("loopback-nobody");
+    const fs::path state_dir = shared.path() / "state";
+    fs::create_directories(state_dir);
+    REQUIRE(chown(state_dir.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
+    const fs::path server = shared.path() / "cloudhost-loopback-server";
     fs::copy_file(built_server(), server);
     REQUIRE(chown(server.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
 
     // A child process becomes `nobody` and drives the driver; its exit code
     // says which step failed.
-    const std::string config = "{\"state_dir\": \"" + f.state_dir.string() +
+    const std::string config = "{\"state_dir\": \"" + state_dir.string() +
                                "\", \"server_path\": \"" + server.string() + "\"}";
     const std::string public_key = f.key.public_line();
     const pid_t child = fork();
@@ -450,7 +457,7 @@ TEST_CASE("without root, an instance runs commands as that user") {
                 code = 11;
             else if (client.run("id -u").out != std::to_string(nobody->pw_uid) + "\n")
                 code = 12;
-            else if (read_text(f.state_dir / instance.id() / "init-uid") !=
+            else if (read_text(state_dir / instance.id() / "init-uid") !=
                      std::to_string(nobody->pw_uid) + "\n")
                 code = 13;
             if (!instance.destroy().ok())
@@ -464,5 +471,5 @@ TEST_CASE("without root, an instance runs commands as that user") {
     REQUIRE(waitpid(child, &status, 0) == child);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
-    CHECK(state_dir_entries(f.state_dir).empty());
+    CHECK(state_dir_entries(state_dir).empty());
 }

@@ -1,10 +1,12 @@
 #include "state_files.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -60,12 +62,19 @@ void write_file_atomically(const std::filesystem::path &path, std::string_view c
     }
 }
 
-std::optional<std::string> read_file_if_exists(const std::filesystem::path &path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+std::optional<std::string> read_file_if_exists(const std::filesystem::path &path,
+                                               size_t max_bytes) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return std::nullopt;
         throw file_error(errno, "cannot open", path);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        const int error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        ::close(fd);
+        throw file_error(error, "not a regular file:", path);
     }
     std::string content;
     char buffer[4096];
@@ -80,6 +89,12 @@ std::optional<std::string> read_file_if_exists(const std::filesystem::path &path
         }
         if (n == 0)
             break;
+        // /proc files report size 0, so the limit is counted, not stat()ed.
+        if (content.size() + static_cast<size_t>(n) > max_bytes) {
+            ::close(fd);
+            throw std::runtime_error(path.string() + ": larger than the limit of " +
+                                     std::to_string(max_bytes) + " bytes");
+        }
         content.append(buffer, static_cast<size_t>(n));
     }
     ::close(fd);

@@ -18,7 +18,8 @@ namespace cloudhost::loopback {
 class LoopbackInstance : public sdk::Instance {
   public:
     LoopbackInstance(std::shared_ptr<const LoopbackConfig> config, sdk::Logger logger,
-                     std::filesystem::path directory, InstanceMeta meta, sdk::Tags tags);
+                     std::filesystem::path directory, InstanceMeta meta, sdk::Tags tags,
+                     std::string tags_problem = {});
 
     std::string id() const override { return id_; }
     std::string provider_type() const override { return meta_.provider_type; }
@@ -36,11 +37,18 @@ class LoopbackInstance : public sdk::Instance {
     std::string id_;
     InstanceMeta meta_;
     mutable std::mutex mutex_;
-    mutable sdk::Tags last_tags_; // answered once the directory is gone
+    mutable sdk::Tags last_tags_;      // answered once the directory is gone or broken
+    mutable std::string tags_problem_; // last one logged, so it is logged once
 };
 
-// Reads the instance in `directory`; nullptr when it is not (or no longer)
-// a complete instance. Throws sdk::Error for a corrupt one.
+// What an instance whose meta.json cannot be read reports as its type.
+inline constexpr const char *unknown_provider_type = "unknown";
+
+// Reads the instance in `directory`; nullptr when it no longer exists. An
+// unreadable meta.json or tags.json (corrupt, wrong types, missing, not a
+// regular file, permission denied) is logged with its path, and the
+// instance is returned with what can be read: tags from tags.json, else
+// the tags it was created with (meta.json), else none.
 std::shared_ptr<LoopbackInstance> load_instance(std::shared_ptr<const LoopbackConfig> config,
                                                 sdk::Logger logger,
                                                 const std::filesystem::path &directory);

@@ -1,6 +1,7 @@
 #include "loopback_instance_set.hpp"
 
 #include "loopback_instance.hpp"
+#include "private_dir.hpp"
 #include "server_process.hpp"
 #include "state_files.hpp"
 #include "state_json.hpp"
@@ -92,12 +93,24 @@ void check_public_key(const std::string &line) {
     ssh_key_free(key);
 }
 
-std::vector<fs::path> instance_directories(const fs::path &state_dir) {
+// The instance directories that meet the rule of private_dir.hpp; any
+// other is skipped with a warning naming it and the rule: another user's
+// directory is never listed, counted, run or destroyed.
+std::vector<fs::path> instance_directories(const fs::path &state_dir, const sdk::Logger &logger) {
+    if (const auto problem = state_dir_problem(state_dir))
+        throw sdk::Error("loopback: refusing the state directory: " + *problem);
     std::vector<fs::path> directories;
     std::error_code ec;
-    for (const auto &entry : fs::directory_iterator(state_dir, ec))
-        if (is_instance_id(entry.path().filename().string()))
-            directories.push_back(entry.path());
+    for (const auto &entry : fs::directory_iterator(state_dir, ec)) {
+        if (!is_instance_id(entry.path().filename().string()))
+            continue;
+        if (const auto problem = instance_dir_problem(entry.path())) {
+            logger.warn("skipping a loopback instance directory that breaks the ownership rule",
+                        {{"problem", *problem}});
+            continue;
+        }
+        directories.push_back(entry.path());
+    }
     if (ec)
         throw sdk::Error("loopback: cannot list " + state_dir.string() + ": " + ec.message());
     return directories;
@@ -127,6 +140,9 @@ LoopbackInstanceSet::LoopbackInstanceSet(const sdk::InstanceSetArgs &args)
     // the operator made is left as it is.
     if (created)
         fs::permissions(config->state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (const auto problem = state_dir_problem(config->state_dir))
+        throw sdk::InvalidConfigError("loopback driver config: refusing the state directory: " +
+                                      *problem);
     config_ = std::move(config);
     logger_.debug("loopback instance set ready", {{"state_dir", config_->state_dir.string()},
                                                   {"server", config_->server_path.string()}});
@@ -149,13 +165,15 @@ LoopbackInstanceSet::create(const sdk::InstanceType &type, const std::string &im
     meta.image_id = image_id;
     meta.created_at = now_rfc3339();
     meta.instance_set_id = instance_set_id_;
+    meta.tags_at_create = tags;
 
     StateDirLock lock(config_->state_dir);
-    const size_t existing = instance_directories(config_->state_dir).size();
+    const size_t existing = instance_directories(config_->state_dir, logger_).size();
     if (existing >= config_->max_instances)
         throw sdk::QuotaError("loopback: at the maximum of " +
                               std::to_string(config_->max_instances) + " instances in " +
-                              config_->state_dir.string());
+                              config_->state_dir.string() +
+                              " (every instance directory there counts, listed or not)");
 
     const std::string id = new_instance_id();
     const fs::path staging = config_->state_dir / (".new-" + id);
@@ -192,7 +210,7 @@ LoopbackInstanceSet::create(const sdk::InstanceType &type, const std::string &im
 std::vector<std::shared_ptr<sdk::Instance>>
 LoopbackInstanceSet::instances(const sdk::Tags &filter) {
     std::vector<std::shared_ptr<sdk::Instance>> found;
-    for (const auto &directory : instance_directories(config_->state_dir)) {
+    for (const auto &directory : instance_directories(config_->state_dir, logger_)) {
         std::shared_ptr<LoopbackInstance> instance;
         try {
             instance = load_instance(config_, logger_, directory);

@@ -5,6 +5,8 @@
 // everything it started, from any other process.
 #pragma once
 
+#include "unique_fd.hpp"
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -15,19 +17,36 @@ namespace cloudhost::loopback {
 
 // Starts `server` for `instance_dir` (stdin /dev/null, output appended to
 // the instance's server.log, no other fd inherited, default signal
-// dispositions) and returns once its pid is in server.pid; it boots on its
-// own. Reaps the intermediate process. Throws sdk::Error quoting the log.
+// dispositions) and returns once the server holds server.lock; it boots on
+// its own. Reaps the intermediate process. Throws sdk::Error quoting the log.
 void launch_server(const std::filesystem::path &server, const std::filesystem::path &instance_dir);
 
-// The pid in the instance's server.pid if that process is alive and really
-// is this instance's server (a session leader whose cwd is the instance
-// directory, so a recycled pid is never signalled).
-std::optional<pid_t> running_server(const std::filesystem::path &instance_dir);
+// Whether a process holds the instance's server.lock: `absent` when there
+// is no such (regular) file, `free` when nobody holds it.
+enum class LockState { absent, free, held };
+LockState server_lock_state(const std::filesystem::path &instance_dir);
 
-// SIGTERM to the server (which stops its connections and their commands),
-// up to `grace` for it to exit, then SIGKILL to every process left in its
-// session. Bounded: returns after at most about grace + 2 s.
-void stop_server(pid_t server, std::chrono::milliseconds grace);
+// The instance's server, pinned by a pidfd so that no signal can reach
+// another process that got its pid.
+struct RunningServer {
+    pid_t pid;
+    UniqueFd pidfd;
+};
+
+// The server holding the instance's server.lock, identified by what it
+// cannot fake and server.pid does not say: the kernel's record of who took
+// the lock (/proc/locks), checked to be a process of ours that leads its own
+// session and holds the lock file open, with the same start time before and
+// after its pidfd was opened. nullopt when nobody holds the lock (nothing to
+// stop). Throws sdk::Error naming the lock when it is held by a process that
+// cannot be confirmed: never a guess.
+std::optional<RunningServer> running_server(const std::filesystem::path &instance_dir);
+
+// SIGTERM to the server through its pidfd (the server stops its connections
+// and their commands), up to `grace` for it to exit, then SIGKILL to it and
+// every process of ours left in its session. Bounded: returns after at most
+// about grace + 2 s; false when something of it could not be stopped.
+bool stop_server(const RunningServer &server, std::chrono::milliseconds grace);
 
 // False once `pid` has exited (a zombie counts as exited).
 bool process_alive(pid_t pid);

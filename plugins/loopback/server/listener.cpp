@@ -1,5 +1,7 @@
 #include "listener.hpp"
 
+#include "instance_lock.hpp"
+
 #include "connection.hpp"
 #include "server_log.hpp"
 
@@ -69,6 +71,7 @@ void serve_in_child(int listen_fd, int signal_fd, int client_fd, ssh_bind bind,
                     ssh_key authorized_key) {
     ::close(listen_fd);
     ::close(signal_fd);
+    close_instance_lock_in_child();
     serve_connection(bind, client_fd, authorized_key);
     ssh_bind_free(bind);
     ssh_key_free(authorized_key);

@@ -11,14 +11,18 @@
 // not checked (commands always run as the user the server runs as). Stdin a
 // command does not read yet is buffered in the server; stdout and stderr
 // follow the client's window.
-// --daemonize: fork, write the child's pid to ./server.pid, and exit once
-// that is done, so the launcher knows the pid when it has reaped us.
+// The server holds an flock() on ./server.lock for its whole life and writes
+// its pid to ./server.pid. --daemonize: fork, and exit once the child holds
+// the lock and wrote server.pid, so the launcher finds the server running
+// when it has reaped us.
 #include "host_key.hpp"
+#include "instance_lock.hpp"
 #include "listener.hpp"
 #include "server_log.hpp"
 #include "shell_process.hpp"
 #include "state_files.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -46,22 +50,45 @@ void write_pid_file(pid_t pid) {
     write_file_atomically(files::server_pid, std::to_string(pid) + "\n");
 }
 
-// Becomes a detached session leader whose pid is in ./server.pid. The
-// session id is what the driver uses to find every process of the instance.
+// The server proper: the lock first (so the kernel records this pid as its
+// holder), then server.pid for people to read.
+void claim_instance() {
+    take_instance_lock();
+    write_pid_file(::getpid());
+}
+
+// Becomes a detached session leader holding ./server.lock. With
+// --daemonize the intermediate exits 0 only once the server has claimed
+// the instance (one byte on a pipe), so the launcher can rely on the lock.
+// The session id is what the driver uses to find every process of the
+// instance.
 void detach(bool daemonize) {
-    if (daemonize) {
-        const pid_t child = ::fork();
-        if (child < 0)
-            throw std::system_error(errno, std::generic_category(), "fork");
-        if (child > 0) {
-            write_pid_file(child);
-            _exit(0);
-        }
-        ::setsid();
-    } else {
+    if (!daemonize) {
         ::setsid(); // fails harmlessly when already a group leader
-        write_pid_file(::getpid());
+        claim_instance();
+        return;
     }
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0)
+        throw std::system_error(errno, std::generic_category(), "pipe");
+    const pid_t child = ::fork();
+    if (child < 0)
+        throw std::system_error(errno, std::generic_category(), "fork");
+    if (child > 0) {
+        ::close(ready[1]);
+        char byte = 0;
+        ssize_t n;
+        while ((n = ::read(ready[0], &byte, 1)) < 0 && errno == EINTR) {
+        }
+        _exit(n == 1 ? 0 : 1); // the server logged why it did not start
+    }
+    ::close(ready[0]);
+    ::setsid();
+    claim_instance();
+    const char byte = 1;
+    if (::write(ready[1], &byte, 1) != 1)
+        throw std::system_error(errno, std::generic_category(), "write to the launcher");
+    ::close(ready[1]);
 }
 
 // The signals the server handles, as a signalfd (they are blocked).
