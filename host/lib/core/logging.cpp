@@ -1,8 +1,7 @@
 #include "cloudhost/logging.hpp"
+#include "cloudhost/printable.hpp"
 
 #include <spdlog/spdlog.h>
-
-#include <cstdio>
 
 namespace cloudhost {
 namespace {
@@ -32,34 +31,18 @@ bool needs_quotes(std::string_view value) noexcept {
     return false;
 }
 
+// logfmt quoting: '"' and '\\' with a backslash; control characters and
+// malformed UTF-8 by the shared escape (cloudhost/printable.hpp).
 void append_quoted(std::string &out, std::string_view value) {
     out += '"';
-    for (const unsigned char c : value) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
+    for (std::size_t start = 0; start <= value.size();) {
+        const std::size_t quote = value.find_first_of("\"\\", start);
+        out += escape_text(value.substr(start, quote - start));
+        if (quote == std::string_view::npos)
             break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < ' ' || c == 0x7f) {
-                char hex[8];
-                std::snprintf(hex, sizeof hex, "\\x%02x", c);
-                out += hex;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
+        out += '\\';
+        out += value[quote];
+        start = quote + 1;
     }
     out += '"';
 }
@@ -77,7 +60,7 @@ void append_log_field(std::string &out, std::string_view key, std::string_view v
     if (needs_quotes(value))
         append_quoted(out, value);
     else
-        out += value;
+        out += escape_text(value); // C1 controls, malformed UTF-8
 }
 
 DriverLogger::DriverLogger(std::shared_ptr<spdlog::logger> logger, std::string driver_name)
@@ -101,7 +84,8 @@ void DriverLogger::log(void *ctx, int level, ch_str message, const ch_log_field 
     if (!self->logger_->should_log(spd_level))
         return;
     try {
-        std::string text(view(message));
+        // A driver's text reaches terminals and log files: no control bytes.
+        std::string text = escape_text(view(message));
         for (std::size_t i = 0; fields && i < field_count; ++i)
             append_log_field(text, view(fields[i].key), view(fields[i].value));
         append_log_field(text, "driver", self->driver_name_);
