@@ -529,3 +529,13 @@ TEST_CASE("hostile config files and --image: one escaped line, exit 2, no crash"
     CHECK(cli.run({"--config", cli.config(cli.loopback_params()), "list"}).out.find("127.0.0.1") ==
           std::string::npos); // nothing was created
 }
+
+// Issue 11: --env took every following word, the instance id included.
+TEST_CASE("exec --env takes one value per flag") {
+    Cli cli;
+    const auto config = cli.config(cli.loopback_params());
+    const auto r = cli.run({"--config", config, "exec", "--env", "A=1", "--env", "B=2",
+                            "no-such-instance", "--", "true"});
+    CHECK(r.status == 2);
+    CHECK(r.err.find("no instance \"no-such-instance\"") != std::string::npos);
+}
