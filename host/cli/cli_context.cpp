@@ -29,7 +29,7 @@ void CliContext::init_logging() const {
     if (options_.log_format == "json")
         logger->set_formatter(make_json_log_formatter());
     else if (options_.log_format == "text")
-        logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+        logger->set_formatter(make_text_log_formatter());
     else
         throw UsageError("--log-format: must be text or json, not \"" + options_.log_format + "\"");
     spdlog::set_default_logger(logger);

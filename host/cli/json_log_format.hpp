@@ -11,5 +11,7 @@ namespace cloudhost::cli {
 
 // {"time","level","msg"} per line.
 std::unique_ptr<spdlog::formatter> make_json_log_formatter();
+// --log-format text: the message with control characters escaped.
+std::unique_ptr<spdlog::formatter> make_text_log_formatter();
 
 } // namespace cloudhost::cli

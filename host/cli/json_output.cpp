@@ -1,9 +1,14 @@
 #include "json_output.hpp"
 
+#include "cloudhost/printable.hpp"
+
 namespace cloudhost::cli {
 
+// Driver text may hold any bytes: malformed UTF-8 becomes U+FFFD so that
+// strict decoders accept the output (the writer escapes control characters).
 void write_string(JsonWriter &w, const std::string &s) {
-    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    const std::string valid = utf8_or_replacement(s);
+    w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
 }
 
 void write_tags(JsonWriter &w, const Tags &tags) {

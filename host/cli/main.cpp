@@ -7,6 +7,7 @@
 
 #include "cloudhost/driver.h"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/printable.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -54,13 +55,14 @@ int main(int argc, char **argv) {
                 return command.run();
         return exit_usage;
     } catch (const UsageError &e) {
-        std::cerr << "cloudhost: " << e.what() << "\n";
+        std::cerr << "cloudhost: " << terminal_text(e.what()) << "\n";
         return exit_usage;
     } catch (const InvalidConfigError &e) {
-        std::cerr << "cloudhost: " << e.what() << "\n";
+        std::cerr << "cloudhost: " << terminal_text(e.what()) << "\n";
         return exit_usage;
     } catch (const std::exception &e) {
-        std::cerr << "cloudhost: " << e.what() << "\n";
+        // Driver error messages end up here: escaped like all driver text.
+        std::cerr << "cloudhost: " << terminal_text(e.what()) << "\n";
         return exit_failed;
     }
 }

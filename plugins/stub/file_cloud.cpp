@@ -1,5 +1,7 @@
 #include "file_cloud.hpp"
 
+#include "cloudhost/json_depth_limit.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -13,6 +15,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace cloudhost::stub {
@@ -67,14 +70,25 @@ class CloudLock {
     Fd fd_;
 };
 
-// The whole file, or nullopt when it does not exist.
-std::optional<std::string> read_file(const fs::path &path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+// A VM file holds one record with two small tag maps (<= 50 tags of <= 384
+// bytes each): 64 KiB is far above any file we write.
+constexpr std::size_t max_vm_file_bytes = 64 * 1024;
+
+// The whole file, or nullopt when it does not exist; refused when it is
+// larger than `limit` (a file in a shared state dir is untrusted input).
+std::optional<std::string> read_file(const fs::path &path, std::size_t limit) {
+    // O_NONBLOCK: a FIFO planted under a VM file's name must not hang us.
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (fd.get() < 0) {
         if (errno == ENOENT)
             return std::nullopt;
         fail_io("open", path, errno);
     }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        fail_io("stat", path, errno);
+    if (!S_ISREG(st.st_mode))
+        throw sdk::Error("stub: " + path.string() + " is not a regular file");
     std::string text;
     char buffer[4096];
     for (;;) {
@@ -87,6 +101,9 @@ std::optional<std::string> read_file(const fs::path &path) {
             fail_io("read", path, errno);
         }
         text.append(buffer, static_cast<std::size_t>(n));
+        if (text.size() > limit)
+            throw sdk::Error("stub: " + path.string() + " is larger than " + std::to_string(limit) +
+                             " bytes");
     }
 }
 
@@ -201,8 +218,10 @@ const rapidjson::Value &member(const fs::path &path, const rapidjson::Document &
 
 FileCloud::Record parse_record(const fs::path &path, uint64_t serial, const std::string &text) {
     rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
-    if (doc.HasParseError() || !doc.IsObject())
+    if (const auto parsed = json::parse_document_with_depth_limit(doc, text); !parsed)
+        fail_corrupt(path, "invalid JSON at byte " + std::to_string(parsed.offset() + 1) + ": " +
+                               parsed.message());
+    if (!doc.IsObject())
         fail_corrupt(path, "not a JSON object");
     FileCloud::Record r;
     r.serial = serial;
@@ -260,7 +279,7 @@ std::vector<uint64_t> FileCloud::serials() const {
 
 std::optional<FileCloud::Record> FileCloud::read_record(uint64_t serial) const {
     const fs::path path = vm_path(serial);
-    const auto text = read_file(path);
+    const auto text = read_file(path, max_vm_file_bytes);
     if (!text)
         return std::nullopt;
     return parse_record(path, serial, *text);
@@ -273,7 +292,7 @@ void FileCloud::write_record_locked(const Record &record) const {
 uint64_t FileCloud::allocate_serial_locked() const {
     const fs::path path = dir_ / last_serial_name;
     uint64_t last = 0;
-    if (const auto text = read_file(path)) {
+    if (const auto text = read_file(path, 64)) { // a decimal number
         const auto value = parse_uint(*text);
         if (!value)
             throw sdk::Error("stub: corrupt serial counter " + path.string());

@@ -2,6 +2,7 @@
 #include "cloudhost/drivers_report.hpp"
 #include "cloudhost/errors.hpp"
 #include "library_search.hpp" // internal: ld.so.conf parsing
+#include "private_copy.hpp"   // internal: ensure_private_dir
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>
@@ -9,6 +10,8 @@
 
 #include <elf.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -356,4 +359,73 @@ TEST_CASE("ld.so.conf directories follow include globs and skip comments") {
     CHECK(std::count(dirs.begin(), dirs.end(), fs::path("/opt/b2")) >= 1);
     CHECK(dirs.back() == "/opt/first");
     CHECK(cloudhost::detail::read_ld_so_conf(etc / "missing.conf").empty());
+}
+
+namespace {
+
+// default_driver_cache_dir() with XDG_RUNTIME_DIR unset (as over plain ssh
+// or in cron), in a child running as `uid`; "" when the child failed.
+std::string cache_dir_without_runtime_dir(uid_t uid, const char *xdg_cache_home) {
+    int pipe_fds[2];
+    REQUIRE(::pipe(pipe_fds) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::close(pipe_fds[0]);
+        ::unsetenv("XDG_RUNTIME_DIR");
+        if (xdg_cache_home)
+            ::setenv("XDG_CACHE_HOME", xdg_cache_home, 1);
+        else
+            ::unsetenv("XDG_CACHE_HOME");
+        if (::setgid(uid) != 0 || ::setuid(uid) != 0)
+            ::_exit(1);
+        const std::string dir = cloudhost::default_driver_cache_dir().string();
+        ::_exit(::write(pipe_fds[1], dir.data(), dir.size()) == static_cast<ssize_t>(dir.size())
+                    ? 0
+                    : 1);
+    }
+    ::close(pipe_fds[1]);
+    std::string out;
+    char buffer[512];
+    for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
+        out.append(buffer, static_cast<std::size_t>(n));
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : "";
+}
+
+} // namespace
+
+// Issue 10 #8: another user could create /tmp/cloudhost-<uid> first (mode
+// 777) and make every load fail for that uid.
+TEST_CASE("without XDG_RUNTIME_DIR, driver copies go where no other user can create the dir") {
+    if (::geteuid() != 0) {
+        MESSAGE("skipped: switching to root and nobody needs root");
+        return;
+    }
+    constexpr uid_t nobody = 65534;
+    SUBCASE("root: /var/cache/cloudhost, even when /tmp/cloudhost-0 was planted") {
+        const fs::path planted = "/tmp/cloudhost-0";
+        const bool existed = fs::exists(planted);
+        if (!existed) {
+            REQUIRE(::mkdir(planted.c_str(), 0777) == 0);
+            REQUIRE(::chown(planted.c_str(), nobody, nobody) == 0);
+        }
+        const std::string dir = cache_dir_without_runtime_dir(0, nullptr);
+        CHECK(dir == "/var/cache/cloudhost/drivers");
+        if (!existed)
+            fs::remove(planted);
+        // And it is usable: a private copy can be made there.
+        REQUIRE_NOTHROW(cloudhost::detail::ensure_private_dir(dir));
+    }
+    SUBCASE("nobody: its own cache dir, not the planted /tmp/cloudhost-65534") {
+        char cache_template[] = "/tmp/cloudhost-nobody-cache-XXXXXX";
+        REQUIRE(::mkdtemp(cache_template) != nullptr);
+        REQUIRE(::chown(cache_template, nobody, nobody) == 0);
+        const std::string dir = cache_dir_without_runtime_dir(nobody, cache_template);
+        CHECK(dir == std::string(cache_template) + "/cloudhost/drivers");
+        CHECK(dir.find("/tmp/cloudhost-65534") == std::string::npos);
+        fs::remove_all(cache_template);
+    }
 }

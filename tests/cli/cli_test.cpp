@@ -500,3 +500,42 @@ TEST_CASE("CLOUDHOST_DRIVER_PATH chooses the driver directories; --driver-dir ov
           std::set<std::string>{(second / "example.so").string()});
     // The setuid case is in tests/trust/elevated_test.cpp.
 }
+
+// Issue 10: every command refuses a hostile config in one line, with no
+// crash; create --image follows the config's image_id rule.
+TEST_CASE("hostile config files and --image: one escaped line, exit 2, no crash") {
+    Cli cli;
+    const fs::path deep = cli.dir() / "deep.json";
+    std::ofstream(deep) << "{\"driver\": \"loopback\", \"driver_parameters\": {\"x\": "
+                        << std::string(30000, '[') << std::string(30000, ']') << "}}";
+    for (const char *command : {"list", "drivers", "create", "watch", "cloudtest"}) {
+        const auto r = cli.run({"--config", deep.string(), command});
+        CHECK(r.status == 2); // used to be SIGSEGV
+        CHECK(single_line(r.err));
+        CHECK(r.err.find(deep.string() + ":1:") != std::string::npos);
+        CHECK(r.err.find("nesting deeper than 64 levels") != std::string::npos);
+    }
+    auto r = cli.run({"--config", "/dev/zero", "list"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "cloudhost: /dev/zero: cannot read config file: not a regular file (character "
+                   "device)\n");
+    r = cli.run({"--config", cli.config(cli.loopback_params()), "create", "--image",
+                 "ami\x1b]0;owned\x07"});
+    CHECK(r.status == 2);
+    CHECK(single_line(r.err));
+    CHECK(r.err.find("--image \"ami\\x1b]0;owned\\x07\" contains control character \\x1b") !=
+          std::string::npos);
+    CHECK(r.err.find('\x1b') == std::string::npos);
+    CHECK(cli.run({"--config", cli.config(cli.loopback_params()), "list"}).out.find("127.0.0.1") ==
+          std::string::npos); // nothing was created
+}
+
+// Issue 11: --env took every following word, the instance id included.
+TEST_CASE("exec --env takes one value per flag") {
+    Cli cli;
+    const auto config = cli.config(cli.loopback_params());
+    const auto r = cli.run({"--config", config, "exec", "--env", "A=1", "--env", "B=2",
+                            "no-such-instance", "--", "true"});
+    CHECK(r.status == 2);
+    CHECK(r.err.find("no instance \"no-such-instance\"") != std::string::npos);
+}

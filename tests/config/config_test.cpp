@@ -1,9 +1,16 @@
 // The config file: every error names file, line and column; nothing
 // half-applies.
 #include "cloudhost/config.hpp"
+#include "cloudhost/json_depth_limit.hpp"
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 using namespace cloudhost;
@@ -288,4 +295,125 @@ TEST_CASE("one-line strings refuse control characters") {
     // Multi-line commands stay allowed: they are shell scripts.
     CHECK(parse_config("{\"instance_init_command\": \"a\\nb\"}", "f").instance_init_command ==
           "a\nb");
+}
+
+// Issue 10: parsers must not crash on any input, and every bound is named.
+TEST_CASE("nesting deeper than the limit is refused with file, line and column, anywhere") {
+    const std::string deep = std::string(30000, '[') + std::string(30000, ']');
+    // 30,000 levels used to overflow the stack (SIGSEGV) in every command.
+    const std::string in_parameters =
+        error_of("{\"driver\": \"stub\",\n \"driver_parameters\": {\"x\": " + deep + "}}");
+    CHECK(in_parameters.find("test.json:2:") == 0);
+    CHECK(in_parameters.find("nesting deeper than 64 levels") != std::string::npos);
+    CHECK(error_of(deep).find("test.json:1:65: invalid JSON: nesting deeper than 64 levels") == 0);
+    std::string objects;
+    for (int i = 0; i < 5000; ++i)
+        objects += "{\"a\":";
+    CHECK(error_of("{\"instance_types\": " + objects + "1" + std::string(5000, '}') + "}")
+              .find("nesting deeper than 64 levels") != std::string::npos);
+    CHECK(error_of("{\"trust\": {\"digests\": " + deep + "}}").find("nesting deeper") !=
+          std::string::npos);
+    // The limit itself: the root object is level 1.
+    const auto nested = [](int levels) {
+        return "{\"driver\": \"stub\", \"driver_parameters\": {\"x\": " +
+               std::string(static_cast<std::size_t>(levels), '[') +
+               std::string(static_cast<std::size_t>(levels), ']') + "}}";
+    };
+    CHECK(parse_config(nested(62), "f").driver_parameters.size() > 62);
+    CHECK(error_of(nested(63)).find("nesting deeper than 64 levels") != std::string::npos);
+}
+
+TEST_CASE("a NUL byte in the config is refused, not a silent end of file") {
+    const std::string text("{\"driver\": \"stub\"}\n\0{\"image_id\": 1}", 35);
+    CHECK(error_of(text) ==
+          "test.json:2:1: invalid JSON: contains a NUL byte (a config file is text)");
+    CHECK(error_of(std::string("{\"image_id\": \"a\0b\"}", 19)).find("test.json:1:16:") == 0);
+}
+
+TEST_CASE("config files: only regular files, at most max_config_file_bytes") {
+    CHECK_THROWS_WITH_AS(load_config("/dev/zero"),
+                         "/dev/zero: cannot read config file: not a regular file "
+                         "(character device)",
+                         ConfigError);
+    char dir_template[] = "/tmp/cloudhost-config-test-XXXXXX";
+    REQUIRE(mkdtemp(dir_template) != nullptr);
+    const std::filesystem::path dir = dir_template;
+    const auto big = dir / "big.json";
+    {
+        std::ofstream out(big);
+        out << "{\"driver_parameters\": {\"x\": \"" << std::string(max_config_file_bytes, 'a')
+            << "\"}}";
+    }
+    const std::string message = [&] {
+        try {
+            load_config(big);
+        } catch (const ConfigError &e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    }();
+    CHECK(message.find(big.string() + ": cannot read config file: file too large") == 0);
+    const auto fifo = dir / "fifo.json";
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THROWS_AS(load_config(fifo), ConfigError); // refused, does not block
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("max_cloud_ops_per_second: 0 = no limit, else 0.001 to 1e6") {
+    CHECK(parse_config("{\"max_cloud_ops_per_second\": 0}", "f").max_cloud_ops_per_second == 0);
+    CHECK(parse_config("{\"max_cloud_ops_per_second\": 0.001}", "f").max_cloud_ops_per_second ==
+          0.001);
+    CHECK(parse_config("{\"max_cloud_ops_per_second\": 1e6}", "f").max_cloud_ops_per_second == 1e6);
+    // 1e-9 slept for decades; 1e-300 overflowed into "no limit".
+    for (const char *tiny : {"1e-9", "1e-300", "0.0009", "5e-324"})
+        CHECK(error_of(std::string("{\"max_cloud_ops_per_second\": ") + tiny + "}") ==
+              "test.json:1:30: \"max_cloud_ops_per_second\" must be 0 (no limit) or between 0.001 "
+              "and 1e+06");
+    CHECK(error_of("{\"max_cloud_ops_per_second\": 1e7}") ==
+          "test.json:1:30: \"max_cloud_ops_per_second\" must be between 0 and 1e+06");
+}
+
+TEST_CASE("ssh_port: service names are resolved when the config is read") {
+    CHECK(parse_config("{\"ssh_port\": \"ssh\"}", "f").ssh_port == "22");
+    CHECK(parse_config("{\"ssh_port\": \"2222\"}", "f").ssh_port == "2222");
+    CHECK(error_of("{\"ssh_port\": \"no-such-service\"}") ==
+          "test.json:1:14: \"ssh_port\": \"no-such-service\" is not a port number 1-65535 nor a "
+          "TCP service name known to this system (/etc/services)");
+    CHECK(error_of("{\"ssh_port\": \"65536\"}").find("is not a port number") != std::string::npos);
+    CHECK(error_of("{\"ssh_port\": \"0\"}").find("is not a port number") != std::string::npos);
+}
+
+TEST_CASE("image ids: one rule for the config and create --image") {
+    CHECK(image_id_problem("ami-123") == std::nullopt);
+    CHECK(image_id_problem("caf\xc3\xa9") == std::nullopt);
+    CHECK(image_id_problem("a\xff").has_value()); // the JSON reader refuses it before
+    for (const std::string bad : {"a\x1b[2J", "a\nb", "a\x7f", "a\xc2\x9b"}) {
+        REQUIRE(image_id_problem(bad).has_value());
+        std::string json = "{\"image_id\": \"";
+        for (unsigned char c : bad) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, c < 0x20 ? "\\u%04x" : "%c", c);
+            json += escaped;
+        }
+        json += "\"}";
+        CHECK(error_of(json) == "test.json:1:14: \"image_id\" " + *image_id_problem(bad));
+    }
+}
+
+TEST_CASE("the shared depth limit works on a RapidJSON document (stub and loopback state)") {
+    rapidjson::Document doc;
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    const auto refused = json::parse_document_with_depth_limit(doc, deep);
+    CHECK_FALSE(refused);
+    CHECK(refused.too_deep);
+    CHECK(refused.message() == "nesting deeper than 64 levels (arrays and objects)");
+    CHECK(doc.IsNull());
+    const auto accepted =
+        json::parse_document_with_depth_limit(doc, R"({"a": [[1, 2], {"b": null}]})");
+    CHECK(accepted);
+    CHECK(doc["a"][0][1].GetInt() == 2);
+    const auto malformed = json::parse_document_with_depth_limit(doc, "{\"a\": }");
+    CHECK_FALSE(malformed);
+    CHECK_FALSE(malformed.too_deep);
+    CHECK(malformed.offset() == 6);
 }

@@ -3,6 +3,10 @@
 #include "../json_output.hpp"
 #include "../progress.hpp"
 
+#include "cloudhost/config.hpp"
+#include "cloudhost/printable.hpp"
+#include "cloudhost/tag_rules.hpp"
+
 #include <iostream>
 
 namespace cloudhost::cli {
@@ -23,7 +27,7 @@ bool wait_for_boot(CliContext &context, const Instance &instance, bool json) {
     const std::string secret = context.secret_of(instance);
     Progress progress = Progress::on_terminal(json);
     const WaitResult booted = wait_with_progress(
-        progress, "waiting for " + instance.id() + " to boot", config.timeouts.boot,
+        progress, "waiting for " + terminal_text(instance.id()) + " to boot", config.timeouts.boot,
         config.timeouts.probe_interval, [&](std::string &detail) {
             try {
                 const CommandOutput out =
@@ -37,13 +41,15 @@ bool wait_for_boot(CliContext &context, const Instance &instance, bool json) {
             return false;
         });
     if (booted.done) {
-        progress.line(instance.id() + " booted in " + format_seconds(booted.seconds));
+        progress.line(terminal_text(instance.id()) + " booted in " +
+                      format_seconds(booted.seconds));
         return true;
     }
     progress.end_status(); // the last status stays above the error
-    std::cerr << "cloudhost: create: " << instance.id() << " did not boot within timeouts.boot ("
+    std::cerr << "cloudhost: create: " << terminal_text(instance.id())
+              << " did not boot within timeouts.boot ("
               << format_seconds(std::chrono::duration<double>(config.timeouts.boot).count())
-              << "); last error: " << booted.last_detail << "\n";
+              << "); last error: " << terminal_text(booted.last_detail) << "\n";
     return false;
 }
 } // namespace
@@ -66,6 +72,9 @@ Command add_create_command(CLI::App &app, CliContext &context) {
     sub->add_flag("--json", f->json, "Print the instance as JSON");
     return {sub, [&context, f] {
                 Tags tags = parse_tags(f->tags, "--tag");
+                // The config's image_id rule, for the flag too.
+                if (auto problem = image_id_problem(f->image))
+                    throw UsageError("--image \"" + printable(f->image) + "\" " + *problem);
                 const Config &config = context.config();
                 InstanceType type;
                 try {
@@ -82,7 +91,7 @@ Command add_create_command(CLI::App &app, CliContext &context) {
                     write_instance(w, instance);
                     std::cout << buffer.GetString() << "\n";
                 } else {
-                    std::cout << instance.id() << "\n";
+                    std::cout << terminal_text(instance.id()) << "\n";
                 }
                 return booted ? int(exit_ok) : int(exit_failed);
             }};

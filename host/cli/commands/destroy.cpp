@@ -2,6 +2,8 @@
 #include "../commands.hpp"
 #include "../progress.hpp"
 
+#include "cloudhost/printable.hpp"
+
 #include <iostream>
 #include <set>
 
@@ -29,7 +31,7 @@ bool wait_until_gone(CliContext &context, std::set<std::string> ids) {
             }
             ids = std::move(listed);
             detail = std::to_string(total - ids.size()) + " of " + std::to_string(total) + " gone" +
-                     (ids.empty() ? "" : ", still listed: " + *ids.begin());
+                     (ids.empty() ? "" : ", still listed: " + terminal_text(*ids.begin()));
             return ids.empty();
         });
     if (gone.done) {
@@ -40,7 +42,7 @@ bool wait_until_gone(CliContext &context, std::set<std::string> ids) {
     progress.end_status(); // the last status stays above the error
     std::cerr << "cloudhost: destroy: still listed after timeouts.destroy ("
               << format_seconds(std::chrono::duration<double>(config.timeouts.destroy).count())
-              << "): " << gone.last_detail << "\n";
+              << "): " << terminal_text(gone.last_detail) << "\n";
     return false;
 }
 
@@ -68,7 +70,8 @@ Command add_destroy_command(CLI::App &app, CliContext &context) {
                         inst.destroy();
                         destroyed.insert(inst.id());
                     } catch (const std::exception &e) {
-                        std::cerr << "cloudhost: destroy " << inst.id() << ": " << e.what() << "\n";
+                        std::cerr << "cloudhost: destroy " << terminal_text(inst.id()) << ": "
+                                  << terminal_text(e.what()) << "\n";
                         status = exit_failed;
                     }
                 }

@@ -27,7 +27,9 @@ Command add_exec_command(CLI::App &app, CliContext &context) {
     auto *sub = app.add_subcommand("exec", "Run a command on an instance over SSH");
     auto f = std::make_shared<ExecFlags>();
     sub->add_option("id", f->id, "Instance id")->required();
-    sub->add_option("--env", f->env, "Environment variable K=V (repeatable)");
+    // One value per flag: a greedy --env would swallow the instance id.
+    sub->add_option("--env", f->env, "Environment variable K=V (repeatable)")
+        ->allow_extra_args(false);
     sub->add_option("command", f->command, "Command and arguments (after --)")->required();
     return {sub, [&context, f] {
                 Tags env = parse_environment(f->env, "--env");

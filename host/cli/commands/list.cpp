@@ -2,6 +2,8 @@
 #include "../commands.hpp"
 #include "../json_output.hpp"
 
+#include "cloudhost/printable.hpp"
+
 #include <iomanip>
 #include <iostream>
 
@@ -40,10 +42,12 @@ Command add_list_command(CLI::App &app, CliContext &context) {
                           << std::setw(24) << "ADDRESS"
                           << "USER\n";
                 for (const auto &inst : instances) {
+                    // Driver text: escaped, so it cannot drive the terminal.
                     std::string address = inst.address();
-                    std::cout << std::setw(28) << inst.id() << std::setw(14) << inst.provider_type()
-                              << std::setw(24) << (address.empty() ? "-" : address)
-                              << inst.remote_user() << "\n";
+                    std::cout << std::setw(28) << terminal_text(inst.id()) << std::setw(14)
+                              << terminal_text(inst.provider_type()) << std::setw(24)
+                              << (address.empty() ? "-" : terminal_text(address))
+                              << terminal_text(inst.remote_user()) << "\n";
                 }
                 return int(exit_ok);
             }};

@@ -3,10 +3,12 @@
 // (permissions, ELF metadata, digest or signature), one line per file.
 #include "../commands.hpp"
 
+#include "../../lib/catalog/file_bytes.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/printable.hpp"
+#include "cloudhost/tag_rules.hpp"
 
 #include <cctype>
-#include <fstream>
 #include <iostream>
 
 namespace cloudhost::cli {
@@ -22,9 +24,16 @@ struct VerifyFlags {
 TrustedKey read_key(const std::string &text) {
     std::string line = text;
     if (text.rfind("ssh-", 0) != 0) {
-        std::ifstream in(text);
-        if (!in || !std::getline(in, line))
-            throw UsageError("--public-key: cannot read key file \"" + text + "\"");
+        // A .pub file is one line: bounded, regular files only.
+        constexpr std::size_t max_public_key_file_bytes = 64 * 1024;
+        try {
+            const auto bytes = detail::read_file_bytes(text, max_public_key_file_bytes);
+            line.assign(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+        } catch (const LoadError &e) {
+            throw UsageError("--public-key: cannot read key file \"" + printable(text) +
+                             "\": " + e.what());
+        }
+        line = line.substr(0, line.find('\n'));
     }
     try {
         return TrustedKey::parse(line);
@@ -75,9 +84,9 @@ Command add_verify_command(CLI::App &app, CliContext &context) {
                 for (const auto &file : f->files) {
                     const DriverFile verdict = catalog.inspect(file);
                     all_ok = all_ok && verdict.ok;
-                    std::cout << file << ": "
-                              << (verdict.ok ? "ok (" + verdict.trust + ")"
-                                             : "refused: " + verdict.reason)
+                    std::cout << terminal_text(file) << ": "
+                              << terminal_text(verdict.ok ? "ok (" + verdict.trust + ")"
+                                                          : "refused: " + verdict.reason)
                               << "\n";
                 }
                 std::cout.flush();

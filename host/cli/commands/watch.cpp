@@ -5,6 +5,7 @@
 #include "../json_output.hpp"
 
 #include "cloudhost/hot_swap.hpp"
+#include "cloudhost/printable.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -52,7 +53,7 @@ class EventPrinter {
             line = event;
             for (const auto &[k, v] : fields)
                 if (!v.empty())
-                    line += " " + k + "=" + v;
+                    line += " " + k + "=" + terminal_text(v);
         }
         std::lock_guard lock(mutex_);
         std::cout << line << std::endl;

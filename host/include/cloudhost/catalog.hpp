@@ -15,7 +15,10 @@
 
 namespace cloudhost {
 
-// $XDG_RUNTIME_DIR/cloudhost/drivers, or /tmp/cloudhost-<uid>/drivers.
+// Where private copies go: $XDG_RUNTIME_DIR/cloudhost/drivers, else
+// $XDG_CACHE_HOME/cloudhost/drivers, else /var/cache/cloudhost/drivers for
+// root, else ~/.cache/cloudhost/drivers (home from the password database),
+// else (no home) /tmp/cloudhost-<uid>/drivers.
 std::filesystem::path default_driver_cache_dir();
 
 struct CatalogOptions {

@@ -10,8 +10,10 @@
 #include "cloudhost/types.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -67,6 +69,19 @@ struct Config {
     // Cheapest configured type (Arvados cloudtest's default).
     const InstanceType &cheapest_instance_type() const;
 };
+
+// Largest config file read (a config with hundreds of instance types is
+// tens of KiB); bigger files, and files that are not regular files
+// (/dev/zero, FIFOs), are refused before reading.
+inline constexpr std::size_t max_config_file_bytes = std::size_t{1} << 20;
+// max_cloud_ops_per_second: 0 = no limit, else within these bounds (below
+// the minimum one call would wait for hours; 1e6 is beyond any cloud API).
+inline constexpr double min_ops_per_second = 0.001;
+inline constexpr double max_ops_per_second = 1e6;
+
+// What is wrong with an image id (config "image_id", create --image), or
+// nothing: one line, valid UTF-8, no control characters.
+std::optional<std::string> image_id_problem(std::string_view image_id);
 
 // Reads and validates a config file. Throws ConfigError.
 Config load_config(const std::filesystem::path &file);

@@ -34,7 +34,8 @@ std::optional<std::string> tag_value_problem(std::string_view value);
 std::optional<std::string> tag_count_problem(std::size_t count);
 
 // `s` as printable ASCII for an error line: control bytes, '"', '\\' and
-// non-ASCII bytes as \xNN; cut after 80 bytes with "...".
+// non-ASCII bytes as \xNN; cut after 80 bytes with "..." (escape_text() in
+// cloudhost/printable.hpp with that style).
 std::string printable(std::string_view s);
 
 // Throws InvalidConfigError unless every tag of `tags` obeys the rules.

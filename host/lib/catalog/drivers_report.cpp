@@ -1,4 +1,5 @@
 #include "cloudhost/drivers_report.hpp"
+#include "cloudhost/printable.hpp"
 
 #include <rapidjson/ostreamwrapper.h>
 #include <rapidjson/writer.h>
@@ -40,7 +41,8 @@ void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files
         const auto or_dash = [](const std::string &s) { return s.empty() ? "-" : s; };
         rows.push_back({status_text(file), or_dash(file.info ? file.info->name : ""),
                         or_dash(file.info ? file.info->version : ""), or_dash(abi_text(file)),
-                        or_dash(trust_word(file)), file.path.string(), file.reason});
+                        or_dash(trust_word(file)), terminal_text(file.path.string()),
+                        terminal_text(file.reason)});
     }
     std::array<size_t, columns> width{};
     for (const auto &row : rows) {
@@ -63,10 +65,12 @@ void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files)
     rapidjson::OStreamWrapper stream(out);
     rapidjson::Writer<rapidjson::OStreamWrapper> writer(stream);
     const auto string_or_null = [&](bool known, const std::string &s) {
-        if (known)
-            writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-        else
+        if (known) {
+            const std::string valid = utf8_or_replacement(s); // file names are any bytes
+            writer.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
+        } else {
             writer.Null();
+        }
     };
     writer.StartObject();
     writer.Key("drivers");

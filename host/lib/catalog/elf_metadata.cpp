@@ -5,6 +5,7 @@
 
 #include "cloudhost/driver.h"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/printable.hpp"
 #include "cloudhost/version.hpp"
 #include "file_bytes.hpp"
 
@@ -69,17 +70,7 @@ std::string machine_name(uint16_t machine) {
 
 // Keeps messages on one printable line whatever bytes the file holds.
 std::string printable(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            out += static_cast<char>(c);
-        } else {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        }
-    }
-    return out;
+    return escape_text(s, {.ascii_only = true, .escape_quotes = true});
 }
 
 [[noreturn]] void fail(const std::string &reason) {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,11 +147,30 @@ fs::path write_private_copy(const fs::path &dir, std::span<const std::byte> byte
 namespace cloudhost {
 
 std::filesystem::path default_driver_cache_dir() {
+    namespace fs = std::filesystem;
     // secure_getenv: an elevated process must not be steered by the caller.
     const char *runtime = secure_getenv("XDG_RUNTIME_DIR");
     if (runtime && runtime[0] == '/')
-        return std::filesystem::path(runtime) / "cloudhost" / "drivers";
-    return std::filesystem::path("/tmp") / ("cloudhost-" + std::to_string(::geteuid())) / "drivers";
+        return fs::path(runtime) / "cloudhost" / "drivers";
+    // Not /tmp/cloudhost-<uid>: any other user can create that first and
+    // make every load fail for this uid. A directory under the user's own
+    // cache (or root's /var/cache) is one nobody else can create.
+    const char *cache = secure_getenv("XDG_CACHE_HOME");
+    if (cache && cache[0] == '/')
+        return fs::path(cache) / "cloudhost" / "drivers";
+    if (::geteuid() == 0)
+        return "/var/cache/cloudhost/drivers";
+    // The password database, not $HOME, which the caller controls.
+    std::vector<char> buffer(16384);
+    passwd entry{};
+    passwd *found = nullptr;
+    std::error_code ec;
+    if (::getpwuid_r(::geteuid(), &entry, buffer.data(), buffer.size(), &found) == 0 && found &&
+        found->pw_dir && found->pw_dir[0] == '/' && fs::is_directory(found->pw_dir, ec))
+        return fs::path(found->pw_dir) / ".cache" / "cloudhost" / "drivers";
+    // No home (system users such as nobody): the shared /tmp, where the
+    // ownership checks still refuse a directory someone else made.
+    return fs::path("/tmp") / ("cloudhost-" + std::to_string(::geteuid())) / "drivers";
 }
 
 } // namespace cloudhost

@@ -1,6 +1,7 @@
 // Reading and validating the cloudhost config file.
 #include "cloudhost/config.hpp"
 
+#include "../catalog/file_bytes.hpp"
 #include "../core/validation.hpp"
 #include "positioned_json.hpp"
 
@@ -9,11 +10,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <set>
 #include <sstream>
+
+#include <netdb.h>
 
 namespace cloudhost {
 
@@ -32,6 +34,13 @@ struct Source {
                           ": " + message);
     }
 };
+
+// 0.001, 1e+06: as short as the stream makes it.
+std::string format_number(double d) {
+    std::ostringstream s;
+    s << d;
+    return s.str();
+}
 
 const char *kind_name(JsonNode::Kind k) {
     switch (k) {
@@ -87,8 +96,8 @@ class ObjectReader {
             if (!v->is_number())
                 wrong_type(key, *v, "a number");
             if (v->real < min || v->real > max)
-                src_.fail(v->begin,
-                          quoted(key) + " must be between " + trim(min) + " and " + trim(max));
+                src_.fail(v->begin, quoted(key) + " must be between " + format_number(min) +
+                                        " and " + format_number(max));
             out = v->real;
         }
     }
@@ -226,11 +235,6 @@ class ObjectReader {
         src_.fail(v.begin, quoted(key) + " must be " + expected + ", not " + kind_name(v.kind));
     }
     std::string label() const { return path_.empty() ? "the config" : "\"" + path_ + "\""; }
-    static std::string trim(double d) {
-        std::ostringstream s;
-        s << d;
-        return s.str();
-    }
 
     const Source &src_;
     const JsonNode &node_;
@@ -361,7 +365,30 @@ TrustPolicy read_trust(const Source &src, const JsonNode &node) {
     return policy;
 }
 
+// "22" or a service name ("ssh") as a TCP port number, or nothing.
+std::optional<unsigned> tcp_port_of(const std::string &text) {
+    if (std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+        if (text.size() > 5)
+            return std::nullopt;
+        const unsigned long number = std::stoul(text);
+        if (number == 0 || number > 65535)
+            return std::nullopt;
+        return static_cast<unsigned>(number);
+    }
+    servent entry{};
+    servent *found = nullptr;
+    char buffer[4096];
+    if (::getservbyname_r(text.c_str(), "tcp", &entry, buffer, sizeof buffer, &found) != 0 ||
+        found == nullptr)
+        return std::nullopt;
+    return ntohs(static_cast<uint16_t>(found->s_port));
+}
+
 } // namespace
+
+std::optional<std::string> image_id_problem(std::string_view image_id) {
+    return detail::text_problem(image_id);
+}
 
 Config parse_config(std::string_view text, const std::string &file_name) {
     Source src{text, file_name};
@@ -428,7 +455,11 @@ Config parse_config(std::string_view text, const std::string &file_name) {
             c.instance_types[name] = read_instance_type(src, name, node);
         }
     }
-    r.text("image_id", c.image_id);
+    if (const JsonNode *image = r.find("image_id")) {
+        r.string("image_id", c.image_id);
+        if (auto problem = image_id_problem(c.image_id))
+            src.fail(image->begin, "\"image_id\" " + *problem);
+    }
     std::string key_path;
     r.string("ssh_private_key", key_path);
     c.ssh_private_key = key_path;
@@ -437,16 +468,28 @@ Config parse_config(std::string_view text, const std::string &file_name) {
             port->unsigned_integer < 65536)
             c.ssh_port = std::to_string(port->unsigned_integer);
         else if (port->kind == JsonNode::Kind::string && !port->string.empty() &&
-                 !detail::text_problem(port->string))
-            c.ssh_port = port->string;
-        else
+                 !detail::text_problem(port->string)) {
+            // Resolved now, so that a name the system does not know fails
+            // here and not at the first exec.
+            auto number = tcp_port_of(port->string);
+            if (!number)
+                src.fail(port->begin, "\"ssh_port\": \"" + detail::printable(port->string) +
+                                          "\" is not a port number 1-65535 nor a TCP service "
+                                          "name known to this system (/etc/services)");
+            c.ssh_port = std::to_string(*number);
+        } else
             src.fail(port->begin, "\"ssh_port\" must be a port number 1-65535 or a service name");
     }
     r.boolean("deploy_public_key", c.deploy_public_key);
     r.string("boot_probe_command", c.boot_probe_command);
     r.string("instance_init_command", c.instance_init_command);
     r.text("instance_secret_path", c.instance_secret_path);
-    r.number("max_cloud_ops_per_second", c.max_cloud_ops_per_second, 0, 1e6);
+    r.number("max_cloud_ops_per_second", c.max_cloud_ops_per_second, 0, max_ops_per_second);
+    if (c.max_cloud_ops_per_second != 0 && c.max_cloud_ops_per_second < min_ops_per_second)
+        src.fail(r.find("max_cloud_ops_per_second")->begin,
+                 "\"max_cloud_ops_per_second\" must be 0 (no limit) or between " +
+                     format_number(min_ops_per_second) + " and " +
+                     format_number(max_ops_per_second));
     if (const JsonNode *t = r.find("timeouts"))
         read_timeouts(src, *t, c.timeouts);
     if (const JsonNode *t = r.find("trust"))
@@ -461,14 +504,16 @@ Config parse_config(std::string_view text, const std::string &file_name) {
 }
 
 Config load_config(const std::filesystem::path &file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        throw ConfigError(file.string() + ": cannot read config file");
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad())
-        throw ConfigError(file.string() + ": error reading config file");
-    return parse_config(text.str(), file.string());
+    std::vector<std::byte> bytes;
+    try {
+        // Regular files only, read without blocking on a FIFO, bounded.
+        bytes = detail::read_file_bytes(file, max_config_file_bytes);
+    } catch (const LoadError &e) {
+        throw ConfigError(file.string() + ": cannot read config file: " + e.what());
+    }
+    return parse_config(
+        std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+        file.string());
 }
 
 Config default_config() {

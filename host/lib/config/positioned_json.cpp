@@ -1,5 +1,7 @@
 #include "positioned_json.hpp"
 
+#include "cloudhost/json_depth_limit.hpp"
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
@@ -72,6 +74,7 @@ std::size_t scalar_token_begin(std::string_view text, std::size_t end) {
 
 class TreeBuilder {
   public:
+    using Ch = char;
     explicit TreeBuilder(TextStream &stream) : stream_(stream) {}
 
     JsonNode root;
@@ -183,15 +186,25 @@ class TreeBuilder {
 } // namespace
 
 JsonNode parse_positioned_json(std::string_view text) {
+    // RapidJSON's stream ends at the first NUL: what follows would be
+    // silently ignored.
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+        throw JsonSyntaxError("contains a NUL byte (a config file is text)", nul);
     TextStream stream{text, 0};
     TreeBuilder builder(stream);
+    // The recursive reader keeps its positions exact; the wrapper stops it
+    // before it recurses past max_json_depth.
+    json::DepthLimitedHandler<TreeBuilder> limited(builder, max_json_depth);
     rapidjson::Reader reader;
     // No kParseFullPrecisionFlag: RapidJSON 1.1.0's full-precision path has
     // undefined behaviour on a zero with an exponent ("0e0040": clz(0), then
     // a negative shift; found by tests/fuzz). Config numbers do not need
     // correctly rounded last digits.
     rapidjson::ParseResult ok =
-        reader.Parse<rapidjson::kParseValidateEncodingFlag>(stream, builder);
+        reader.Parse<rapidjson::kParseValidateEncodingFlag>(stream, limited);
+    if (limited.too_deep())
+        // The reader has taken the bracket that opens the level too many.
+        throw JsonSyntaxError(json::too_deep_message(max_json_depth), ok.Offset() - 1);
     if (!builder.duplicate_key_.empty())
         throw JsonSyntaxError("duplicate key \"" + builder.duplicate_key_ + "\"",
                               builder.duplicate_offset_);

@@ -55,9 +55,14 @@ class JsonSyntaxError : public std::runtime_error {
     std::size_t offset;
 };
 
+// Deepest nesting of arrays and objects accepted (the config nests 4
+// levels; the tree and its destructor recurse once per level).
+inline constexpr unsigned max_json_depth = 64;
+
 // Parses a complete JSON document (no comments, no trailing commas).
 // Duplicate object keys are a syntax error: silently keeping one of two
-// values is how configs go wrong.
+// values is how configs go wrong. So are NUL bytes and nesting deeper than
+// max_json_depth.
 JsonNode parse_positioned_json(std::string_view text);
 
 } // namespace cloudhost::config_detail

@@ -1,4 +1,5 @@
 #include "cloudhost/logging.hpp"
+#include "cloudhost/printable.hpp"
 
 #include "cloudhost/driver_library.hpp"
 
@@ -37,34 +38,18 @@ bool needs_quotes(std::string_view value) noexcept {
     return false;
 }
 
+// logfmt quoting: '"' and '\\' with a backslash; control characters and
+// malformed UTF-8 by the shared escape (cloudhost/printable.hpp).
 void append_quoted(std::string &out, std::string_view value) {
     out += '"';
-    for (const unsigned char c : value) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
+    for (std::size_t start = 0; start <= value.size();) {
+        const std::size_t quote = value.find_first_of("\"\\", start);
+        out += escape_text(value.substr(start, quote - start));
+        if (quote == std::string_view::npos)
             break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < ' ' || c == 0x7f) {
-                char hex[8];
-                std::snprintf(hex, sizeof hex, "\\x%02x", c);
-                out += hex;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
+        out += '\\';
+        out += value[quote];
+        start = quote + 1;
     }
     out += '"';
 }
@@ -82,7 +67,7 @@ void append_log_field(std::string &out, std::string_view key, std::string_view v
     if (needs_quotes(value))
         append_quoted(out, value);
     else
-        out += value;
+        out += escape_text(value); // C1 controls, malformed UTF-8
 }
 
 // Everything the driver's ch_logger reaches. Shared by the DriverLogger
@@ -115,7 +100,8 @@ struct DriverLogger::Context {
         if (!self->logger->should_log(spd_level))
             return;
         try {
-            std::string text(view(message));
+            // A driver's text reaches terminals and log files: no control bytes.
+            std::string text = escape_text(view(message));
             for (std::size_t i = 0; fields && i < field_count; ++i)
                 append_log_field(text, view(fields[i].key), view(fields[i].value));
             append_log_field(text, "driver", self->driver_name);

@@ -2,6 +2,7 @@
 
 #include "cloudhost/errors.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/printable.hpp"
 #include "cloudhost/tag_rules.hpp"
 
 #include <rapidjson/document.h>
@@ -9,7 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 
 namespace cloudhost {
@@ -21,44 +21,10 @@ bool is_ascii_alnum(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+// "\x0a": the shared escape of one byte (cloudhost/printable.hpp).
 std::string hex_byte(unsigned char c) {
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "\\x%02x", c);
-    return hex;
-}
-
-// Length of the UTF-8 sequence starting at s[i] (1-4), or 0 if it is not a
-// well-formed one (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-    const unsigned char lead = byte(0);
-    if (lead < 0x80)
-        return 1;
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xbf; // range of the second byte
-    if (lead >= 0xc2 && lead <= 0xdf) {
-        length = 2;
-    } else if (lead >= 0xe0 && lead <= 0xef) {
-        length = 3;
-        if (lead == 0xe0)
-            low = 0xa0; // overlong
-        if (lead == 0xed)
-            high = 0x9f; // surrogates
-    } else if (lead >= 0xf0 && lead <= 0xf4) {
-        length = 4;
-        if (lead == 0xf0)
-            low = 0x90; // overlong
-        if (lead == 0xf4)
-            high = 0x8f; // > U+10FFFF
-    } else {
-        return 0;
-    }
-    if (i + length > s.size() || byte(1) < low || byte(1) > high)
-        return 0;
-    for (std::size_t k = 2; k < length; ++k)
-        if (byte(k) < 0x80 || byte(k) > 0xbf)
-            return 0;
-    return length;
+    return escape_text(std::string_view(reinterpret_cast<const char *>(&c), 1),
+                       {.ascii_only = true, .escape_quotes = true});
 }
 
 } // namespace
@@ -104,16 +70,7 @@ std::optional<std::string> instance_id_problem(std::string_view id) {
 } // namespace detail
 
 std::string printable(std::string_view s) {
-    std::string out;
-    for (const unsigned char c : s.substr(0, max_shown)) {
-        if (c < ' ' || c >= 0x7f || c == '"' || c == '\\')
-            out += hex_byte(c);
-        else
-            out += static_cast<char>(c);
-    }
-    if (s.size() > max_shown)
-        out += "...";
-    return out;
+    return escape_text(s, {.ascii_only = true, .escape_quotes = true, .max_bytes = max_shown});
 }
 
 std::optional<std::string> tag_key_problem(std::string_view key) {

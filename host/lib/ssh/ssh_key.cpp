@@ -1,5 +1,8 @@
 #include "cloudhost/ssh_key.hpp"
 
+#include "../catalog/file_bytes.hpp"
+#include "cloudhost/errors.hpp"
+
 #include <libssh/libssh.h>
 
 #include <atomic>
@@ -16,6 +19,9 @@ namespace cloudhost {
 namespace {
 
 namespace fs = std::filesystem;
+
+// An RSA 16384-bit private key in PEM is ~12 KiB; nothing real comes close.
+constexpr std::size_t max_private_key_file_bytes = 64 * 1024;
 
 std::shared_ptr<ssh_key_struct> own(ssh_key key) {
     return std::shared_ptr<ssh_key_struct>(key, [](ssh_key k) { ssh_key_free(k); });
@@ -100,7 +106,17 @@ SshKey SshKey::load(const fs::path &path) {
     if (!fs::exists(path, ec)) {
         throw SshKeyError("cannot read private key " + path.string() + ": no such file");
     }
-    if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK ||
+    // Read by us, bounded and from a regular file only: libssh would read
+    // whatever the path names (a FIFO blocks, a huge file fills memory).
+    std::string text;
+    try {
+        const auto bytes = detail::read_file_bytes(path, max_private_key_file_bytes);
+        text.assign(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+    } catch (const LoadError &e) {
+        throw SshKeyError("cannot read private key " + path.string() + ": " + e.what());
+    }
+    if (text.find('\0') != std::string::npos ||
+        ssh_pki_import_privkey_base64(text.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK ||
         key == nullptr) {
         throw SshKeyError("cannot read private key " + path.string() +
                           ": not a private key, unreadable, or protected by a passphrase");
