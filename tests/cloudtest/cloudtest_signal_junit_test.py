@@ -46,6 +46,8 @@ class Sandbox:
 
     def config(self, driver="loopback", **fields):
         config = {"driver": driver, "driver_parameters": {"state_dir": self.state},
+                  "instance_secret_path": "instance-secret",
+                  "instance_types": {"localhost": {"vcpus": 1, "ram": "1GiB", "price": 0.1}},
                   "timeouts": {"boot": "60s", "probe_interval": "100ms",
                                "sync_interval": "100ms", "destroy": "30s"}}
         config.update(fields)

@@ -61,6 +61,11 @@ class Kit {
         const fs::path config = dir_ / ("config-" + std::to_string(runs_) + ".json");
         std::ofstream(config) << "{\"driver\": \"" << driver
                               << "\", \"driver_parameters\": " << parameters
+                              // Instances share this machine: each keeps its secret in
+                              // its own directory (docs/driver-guide.md).
+                              << ", \"instance_secret_path\": \"instance-secret\""
+                              << ", \"instance_types\": {\"localhost\": {\"vcpus\": 1, "
+                                 "\"ram\": \"1GiB\", \"price\": 0.1}}"
                               << ", \"timeouts\": {\"boot\": \"60s\", \"probe_interval\": "
                                  "\"100ms\", \"sync_interval\": \"100ms\", \"destroy\": \"30s\"}}";
         const fs::path fault = dir_ / ("fault-" + std::to_string(runs_++) + ".json");
