@@ -40,12 +40,20 @@ struct Run {
 };
 
 // Every step of a --conformance run with --command, in order.
-const std::vector<std::string> all_steps = {
-    "pre-existing instances", "create",          "listed immediately",
-    "tags present",           "boot probe",      "command",
-    "remote user and sudo",   "init command ran", "tags round trip",
-    "instance set filter",    "listed by a new instance set", "typed error",
-    "destroy",                "destroy again"};
+const std::vector<std::string> all_steps = {"pre-existing instances",
+                                            "create",
+                                            "listed immediately",
+                                            "tags present",
+                                            "boot probe",
+                                            "command",
+                                            "remote user and sudo",
+                                            "init command ran",
+                                            "tags round trip",
+                                            "instance set filter",
+                                            "listed by a new instance set",
+                                            "typed error",
+                                            "destroy",
+                                            "destroy again"};
 
 class Kit {
   public:
@@ -59,8 +67,8 @@ class Kit {
         const std::string parameters =
             "{\"state_dir\": \"" + (dir_ / "lo").string() + "\"" + more_parameters + "}";
         const fs::path config = dir_ / ("config-" + std::to_string(runs_) + ".json");
-        std::ofstream(config) << "{\"driver\": \"" << driver
-                              << "\", \"driver_parameters\": " << parameters
+        std::ofstream(config) << "{\"driver\": \"" << driver << "\", \"driver_parameters\": "
+                              << parameters
                               // Instances share this machine: each keeps its secret in
                               // its own directory (docs/driver-guide.md).
                               << ", \"instance_secret_path\": \"instance-secret\""
@@ -78,8 +86,8 @@ class Kit {
             args.push_back("--driver-dir");
             args.push_back(build_root() + "/tests/cloudtest");
         }
-        for (const char *a : {"cloudtest", "--conformance", "--json", "--settle", "2s",
-                              "--command", "echo conformance-output; echo to-stderr >&2"})
+        for (const char *a : {"cloudtest", "--conformance", "--json", "--settle", "2s", "--command",
+                              "echo conformance-output; echo to-stderr >&2"})
             args.push_back(a);
         args.push_back("--fault-config");
         args.push_back(fault.string());
@@ -176,8 +184,7 @@ TEST_CASE("SetTags that does nothing fails the tags round trip") {
 
 TEST_CASE("an ignored InitCommand fails its step even when VerifyHostKey succeeds") {
     Kit kit;
-    check_fails_exactly(kit.conformance("defect_init_command"), "init command ran",
-                        "exit status");
+    check_fails_exactly(kit.conformance("defect_init_command"), "init command ran", "exit status");
     CHECK(kit.instances_left() == 0);
 }
 
@@ -189,8 +196,8 @@ TEST_CASE("a filter that returns foreign instances fails the filter step") {
 
 TEST_CASE("instances lost to a new instance set fail the re-adoption step") {
     Kit kit;
-    check_fails_exactly(kit.conformance("defect_lost_across_sets"),
-                        "listed by a new instance set", "missing");
+    check_fails_exactly(kit.conformance("defect_lost_across_sets"), "listed by a new instance set",
+                        "missing");
     CHECK(kit.instances_left() == 0);
 }
 
@@ -210,8 +217,7 @@ TEST_CASE("a RemoteUser commands do not run as fails the remote user step") {
 
 TEST_CASE("an untyped quota error fails the typed error step") {
     Kit kit;
-    check_fails_exactly(kit.conformance("defect_untyped_quota"), "typed error",
-                        "an untyped error");
+    check_fails_exactly(kit.conformance("defect_untyped_quota"), "typed error", "an untyped error");
     CHECK(kit.instances_left() == 0);
 }
 

@@ -48,7 +48,9 @@ class DefectiveInstance : public sdk::Instance {
 #endif
         inner_->destroy();
     }
-    std::string address() const override { return inner_->address(); }
+    std::string address() const override {
+        return inner_->address();
+    }
     std::string remote_user() const override {
 #ifdef CLOUDHOST_DEFECT_REMOTE_USER
         return "cloudtest-nobody"; // commands still run as the server's user

@@ -8,8 +8,8 @@
 #include <string>
 
 using cloudhost::sdk::InvalidConfigError;
-using cloudhost::test::SampleConfig;
 using cloudhost::test::sample_schema;
+using cloudhost::test::SampleConfig;
 
 namespace {
 
@@ -64,8 +64,8 @@ TEST_CASE("errors name the key, line and column") {
           "sample config:1:28: \"offset\" must be an integer from -10 to 10");
     CHECK(error_of("{\"region\": \"eu\", \"state_dir\": \"rel\"}") ==
           "sample config:1:31: \"state_dir\" must be an absolute path");
-    CHECK(error_of("{\"region\": \"eu\", \"boot_delay_ms\": 1.5}").find(
-              "sample config:1:35: \"boot_delay_ms\" must be an integer") == 0);
+    CHECK(error_of("{\"region\": \"eu\", \"boot_delay_ms\": 1.5}")
+              .find("sample config:1:35: \"boot_delay_ms\" must be an integer") == 0);
 }
 
 TEST_CASE("nested values are named by their path") {
@@ -80,11 +80,11 @@ TEST_CASE("nested values are named by their path") {
 
 TEST_CASE("unknown keys are refused, listing the known ones") {
     CHECK(error_of("{\"region\": \"eu\", \"regoin\": \"us\"}") ==
-          "sample config:1:18: \"regoin\" is not a known key (known: region, max_instances, "
+          "sample config:1:18: unknown key \"regoin\" (known: region, max_instances, "
           "offset, verify_host_key, error_rate, boot_delay_ms, state_dir, zones, quota)");
     // A key with control bytes stays on one line.
     const std::string e = error_of("{\"region\": \"eu\", \"a\\nb\": 1}");
-    CHECK(e.find("\"a\\x0ab\" is not a known key") != std::string::npos);
+    CHECK(e.find("unknown key \"a\\x0ab\"") != std::string::npos);
     CHECK(e.find('\n') == std::string::npos);
 }
 
@@ -118,8 +118,8 @@ TEST_CASE("deep nesting is an error, not a stack overflow") {
         CHECK(error_of(objects).find("nested deeper than 32 levels") != std::string::npos);
     }
     // Exactly at the limit: parsed (and refused for its content, not depth).
-    std::string ok = "{\"region\": \"eu\", \"zones\": " + std::string(31, '[') +
-                     std::string(31, ']') + "}";
+    std::string ok =
+        "{\"region\": \"eu\", \"zones\": " + std::string(31, '[') + std::string(31, ']') + "}";
     CHECK(error_of(ok).find("nested") == std::string::npos);
 }
 

@@ -30,10 +30,10 @@ struct SampleConfig {
 };
 
 inline const sdk::ConfigSchema<SampleZone> &sample_zone_schema() {
-    static const auto schema = sdk::ConfigSchema<SampleZone>("sample config")
-                                   .string("name", &SampleZone::name, sdk::Presence::required)
-                                   .integer("weight", &SampleZone::weight, uint16_t(1),
-                                            uint16_t(100));
+    static const auto schema =
+        sdk::ConfigSchema<SampleZone>("sample config")
+            .string("name", &SampleZone::name, sdk::Presence::required)
+            .integer("weight", &SampleZone::weight, uint16_t(1), uint16_t(100));
     return schema;
 }
 

@@ -153,8 +153,10 @@ void print_table(std::ostream &out, const CloudtestReport &report) {
         << "DETAIL\n";
     for (const auto &s : report.steps)
         out << std::setw(30) << s.name << std::setw(7)
-            << (s.skipped ? "skip" : s.ok ? "ok" : "FAIL") << std::setw(10)
-            << format_seconds(s.seconds) << s.detail << "\n";
+            << (s.skipped ? "skip"
+                : s.ok    ? "ok"
+                          : "FAIL")
+            << std::setw(10) << format_seconds(s.seconds) << s.detail << "\n";
     if (report.interrupted)
         out << "cloudtest INTERRUPTED (what it created was destroyed)\n";
     out << (report.ok ? "cloudtest passed\n" : "cloudtest FAILED\n");
@@ -266,11 +268,11 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                     return open_set(config.driver_parameters, id);
                 };
                 if (fault)
-                    options.fault = CloudtestFault{
-                        [open_set, &config, parameters = fault->driver_parameters] {
-                            return open_set(parameters, config.instance_set_id);
-                        },
-                        fault->expect};
+                    options.fault =
+                        CloudtestFault{[open_set, &config, parameters = fault->driver_parameters] {
+                                           return open_set(parameters, config.instance_set_id);
+                                       },
+                                       fault->expect};
                 options.interrupted = [] { return interrupting_signal.load() != 0; };
 
                 // Progress as it goes in text mode (the steps are the output,
@@ -281,8 +283,10 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                     progress.line("... " + name);
                 };
                 callbacks.step_finished = [&progress](const CloudtestStep &s) {
-                    progress.line((s.skipped ? "skip " : s.ok ? "ok   " : "FAIL ") + s.name +
-                                  " (" + format_seconds(s.seconds) + ")" +
+                    progress.line((s.skipped ? "skip "
+                                   : s.ok    ? "ok   "
+                                             : "FAIL ") +
+                                  s.name + " (" + format_seconds(s.seconds) + ")" +
                                   (s.detail.empty() ? "" : ": " + s.detail));
                     progress.line("     rule: " + s.rule);
                     // The command's output always; other steps' on failure.

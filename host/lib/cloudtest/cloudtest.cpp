@@ -159,8 +159,8 @@ class CloudtestRun {
         const auto until = SteadyClock::now() + duration;
         while (!stopping() && SteadyClock::now() < until)
             std::this_thread::sleep_for(std::min<Millis>(
-                Millis(50), std::chrono::duration_cast<Millis>(until - SteadyClock::now()) +
-                                Millis(1)));
+                Millis(50),
+                std::chrono::duration_cast<Millis>(until - SteadyClock::now()) + Millis(1)));
     }
     CloudtestReport finish() {
         report_.ok = !report_.interrupted && !report_.steps.empty();
@@ -173,7 +173,8 @@ class CloudtestRun {
     std::optional<Instance> find_listed(InstanceSet &set, const std::string &id) {
         std::optional<Instance> by_id;
         for (auto &inst : set.instances(our_filter_)) {
-            if (!secret_.empty() && secret_from_tags(inst.tags(), options_.tag_key_prefix) == secret_)
+            if (!secret_.empty() &&
+                secret_from_tags(inst.tags(), options_.tag_key_prefix) == secret_)
                 return inst;
             if (!id.empty() && inst.id() == id)
                 by_id = inst;
@@ -243,9 +244,9 @@ class CloudtestRun {
     bool create() {
         Tags tags = options_.tags;
         tags[set_id_key_] = set_.instance_set_id();
-        PreparedCreate prepared = prepare_create(tags, options_.instance_init_command,
-                                                 options_.tag_key_prefix,
-                                                 options_.instance_secret_path);
+        PreparedCreate prepared =
+            prepare_create(tags, options_.instance_init_command, options_.tag_key_prefix,
+                           options_.instance_secret_path);
         tags_ = prepared.tags;
         secret_ = secret_from_tags(tags_, options_.tag_key_prefix);
         boot_deadline_ = SteadyClock::now() + options_.timeouts.boot;
@@ -408,8 +409,9 @@ class CloudtestRun {
             step_.fail("`" + verifier.secret_mode_command() + "` to print 600",
                        "exit status " + std::to_string(mode->exit_status) + ", output \"" +
                            printable(trimmed(mode->stdout_data)) + "\"" +
-                           (mode->stderr_data.empty() ? ""
-                                                      : ", stderr: " + first_line(mode->stderr_data)));
+                           (mode->stderr_data.empty()
+                                ? ""
+                                : ", stderr: " + first_line(mode->stderr_data)));
             return;
         }
         // The content is the secret: compared here, never recorded.
@@ -458,10 +460,10 @@ class CloudtestRun {
             if (!sudo)
                 return;
             if (sudo->exit_status != 0) {
-                step_.fail("`sudo -n true` to exit 0 for " + printable(user),
-                           "exit status " + std::to_string(sudo->exit_status) +
-                               (sudo->stderr_data.empty() ? ""
-                                                          : ": " + first_line(sudo->stderr_data)));
+                step_.fail(
+                    "`sudo -n true` to exit 0 for " + printable(user),
+                    "exit status " + std::to_string(sudo->exit_status) +
+                        (sudo->stderr_data.empty() ? "" : ": " + first_line(sudo->stderr_data)));
                 return;
             }
         }
@@ -496,16 +498,15 @@ class CloudtestRun {
                 });
                 if (it != got.end() && it->second == value && listed && kept) {
                     tags_ = got;
-                    step_.finish(true, key + "=" + value + " seen by Tags() and Instances(" +
-                                           key + "=" + value + ")");
+                    step_.finish(true, key + "=" + value + " seen by Tags() and Instances(" + key +
+                                           "=" + value + ")");
                     return;
                 }
-                seen = it == got.end()      ? "Tags() without " + key
-                       : it->second != value ? "Tags() with " + key + "=\"" +
-                                                   printable(it->second) + "\""
-                       : !kept               ? "Tags() lost a key that SetTags sent"
-                                             : "Instances(" + key + "=" + value +
-                                                   ") without the instance";
+                seen = it == got.end() ? "Tags() without " + key
+                       : it->second != value
+                           ? "Tags() with " + key + "=\"" + printable(it->second) + "\""
+                       : !kept ? "Tags() lost a key that SetTags sent"
+                               : "Instances(" + key + "=" + value + ") without the instance";
                 if (SteadyClock::now() > deadline || stopping())
                     break;
                 pause(options_.timeouts.sync_interval);
@@ -655,7 +656,8 @@ class CloudtestRun {
             listed_.destroy();
             step_.finish(true, "a second Destroy of " + listed_.id() + " succeeded");
         } catch (const std::exception &e) {
-            step_.fail("success (the instance is gone, as asked)", std::string("error: ") + e.what());
+            step_.fail("success (the instance is gone, as asked)",
+                       std::string("error: ") + e.what());
         }
     }
 
@@ -720,7 +722,10 @@ std::string printable_output(std::string_view text) {
         }
         // A well-formed multi-byte sequence passes; anything else is escaped
         // byte by byte.
-        const std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        const std::size_t len = (c >> 5) == 0x6    ? 2
+                                : (c >> 4) == 0xe  ? 3
+                                : (c >> 3) == 0x1e ? 4
+                                                   : 0;
         bool ok = len > 0 && i + len <= text.size();
         for (std::size_t k = 1; ok && k < len; ++k)
             ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;

@@ -65,10 +65,15 @@ class ConfigValue {
 
     // Throws InvalidConfigError "<source>:LINE:COLUMN: "<path>" <rule>".
     [[noreturn]] void fail(const std::string &rule) const {
+        throw InvalidConfigError(
+            *source_ + ":" + std::to_string(line_) + ":" + std::to_string(column_) + ": " +
+            (path_.empty() ? std::string("the config") : quoted(path_)) + " " + rule);
+    }
+
+    // Throws InvalidConfigError "<source>:LINE:COLUMN: <message>".
+    [[noreturn]] void fail_plain(const std::string &message) const {
         throw InvalidConfigError(*source_ + ":" + std::to_string(line_) + ":" +
-                                 std::to_string(column_) + ": " +
-                                 (path_.empty() ? std::string("the config") : quoted(path_)) +
-                                 " " + rule);
+                                 std::to_string(column_) + ": " + message);
     }
 
     bool as_bool() const {
@@ -227,7 +232,8 @@ class detail_config_builder {
         pending_key_value_.source_ = source_;
         pending_key_value_.path_ = pending_path_;
         pending_key_value_.text_ = pending_key_;
-        std::tie(pending_key_value_.line_, pending_key_value_.column_) = line_column(pending_key_at_);
+        std::tie(pending_key_value_.line_, pending_key_value_.column_) =
+            line_column(pending_key_at_);
         for (const auto &m : stack_.back().members_)
             if (m.key == pending_key_) {
                 duplicate_ = true;
@@ -268,8 +274,8 @@ class detail_config_builder {
     // found by bracket_start()).
     std::size_t token_start() {
         std::size_t i = consumed_;
-        while (i < text_.size() && std::string_view(" \t\n\r,:{}[]").find(text_[i]) !=
-                                       std::string_view::npos)
+        while (i < text_.size() &&
+               std::string_view(" \t\n\r,:{}[]").find(text_[i]) != std::string_view::npos)
             ++i;
         consumed_ = offset_;
         return i;
@@ -408,13 +414,14 @@ inline ConfigValue parse_config_json(std::string_view text, const std::string &s
         reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
             stream, builder);
     if (builder.too_deep())
-        throw fail_at(builder.too_deep_at(), "nested deeper than " + std::to_string(max_config_depth) + " levels");
+        throw fail_at(builder.too_deep_at(),
+                      "nested deeper than " + std::to_string(max_config_depth) + " levels");
     if (builder.duplicate())
         throw fail_at(builder.pending_key_at(),
                       "duplicate key " + ConfigValue::quoted(builder.pending_path()));
     if (result.IsError())
-        throw fail_at(result.Offset(), std::string("invalid JSON: ") +
-                                           rapidjson::GetParseError_En(result.Code()));
+        throw fail_at(result.Offset(),
+                      std::string("invalid JSON: ") + rapidjson::GetParseError_En(result.Code()));
     ConfigValue root = builder.take_root();
     if (root.kind() == ConfigValue::Kind::null)
         return parse_config_json("{}", source);
@@ -458,8 +465,7 @@ template <class T> class ConfigSchema {
                      [min, max](const ConfigValue &v) { return v.as_integer<Int>(min, max); });
     }
     ConfigSchema &number(std::string name, double T::*member, double min, double max,
-                         Presence presence = Presence::optional,
-                         ConfigCheck<double> check = {}) {
+                         Presence presence = Presence::optional, ConfigCheck<double> check = {}) {
         return typed(std::move(name), member, presence, std::move(check),
                      [min, max](const ConfigValue &v) { return v.as_number(min, max); });
     }
@@ -467,11 +473,12 @@ template <class T> class ConfigSchema {
     ConfigSchema &milliseconds(std::string name, std::chrono::milliseconds T::*member,
                                uint64_t max_ms = 1'000'000'000'000ULL,
                                Presence presence = Presence::optional) {
-        return typed(std::move(name), member, presence, ConfigCheck<std::chrono::milliseconds>(),
-                     [max_ms](const ConfigValue &v) {
-                         return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(
-                             v.as_integer<uint64_t>(0, max_ms)));
-                     });
+        return typed(
+            std::move(name), member, presence, ConfigCheck<std::chrono::milliseconds>(),
+            [max_ms](const ConfigValue &v) {
+                return std::chrono::milliseconds(
+                    static_cast<std::chrono::milliseconds::rep>(v.as_integer<uint64_t>(0, max_ms)));
+            });
     }
 
     T parse(std::string_view json) const { return parse(parse_config_json(json, source_)); }
@@ -483,7 +490,9 @@ template <class T> class ConfigSchema {
         for (const auto &member : object.members()) {
             const Key *key = find(member.key);
             if (!key)
-                member.key_value.fail("is not a known key (known: " + known_keys() + ")");
+                member.key_value.fail_plain("unknown key " +
+                                            ConfigValue::quoted(member.key_value.path()) +
+                                            " (known: " + known_keys() + ")");
             seen.insert(key->name);
             key->set(config, member.value);
         }
