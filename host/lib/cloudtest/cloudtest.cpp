@@ -536,7 +536,12 @@ class CloudtestRun {
             tags[set_id_key_] = foreign_id;
             stranger = foreign.create(options_.instance_type, options_.image_id, tags, "true",
                                       options_.public_key);
+            if (stranger.id() == created_.id())
+                problem = "the instance of " + foreign_id + " got the id " + created_.id() +
+                          " of this set's instance (ids must be unique in the cloud)";
             for (const auto &inst : set_.instances(our_filter_)) {
+                if (!problem.empty())
+                    break;
                 if (inst.id() == stranger.id()) {
                     problem = "the instance " + stranger.id() + " of " + foreign_id;
                     break;

@@ -81,6 +81,7 @@ std::optional<std::string> not_empty(const std::string &value) {
     return std::nullopt;
 }
 
+// [guide:config-schema]
 const sdk::ConfigSchema<LoopbackParameters> &schema() {
     static const auto keys =
         sdk::ConfigSchema<LoopbackParameters>(where)
@@ -93,6 +94,7 @@ const sdk::ConfigSchema<LoopbackParameters> &schema() {
                     not_empty);
     return keys;
 }
+// [/guide:config-schema]
 
 } // namespace
 
