@@ -225,3 +225,29 @@ TEST_CASE("the typed error step fails when the configured error is another one")
     Kit kit;
     check_fails_exactly(kit.conformance("loopback", "", "capacity"), "typed error", "QuotaError");
 }
+
+TEST_CASE("a bad --fault-config is a one-line usage error naming the file and position") {
+    TempDir dir("cloudhost-fault-config");
+    struct Case {
+        std::string text;
+        std::string message;
+    };
+    for (const Case &c :
+         {Case{"{\"driver_parameters\": {},\n \"expect\": \"nope\"}", "\"expect\" must be"},
+          Case{"{\"driver_parameters\": {}, \"expect\": \"quota\",\n \"x\": 1}",
+               "unknown key \"x\""},
+          Case{"{\"expect\": \"quota\"}", "needs both"},
+          Case{"{\"driver_parameters\": {},\n \"expect\": }", ":2:12: "}}) {
+        CAPTURE(c.text);
+        const fs::path file = dir / "fault.json";
+        std::ofstream(file) << c.text;
+        const auto r = run_process(
+            {build_root() + "/host/cli/cloudhost", "cloudtest", "--fault-config", file.string()},
+            {}, {{"XDG_STATE_HOME", (dir / "state").string()}});
+        CHECK(r.status == 2);
+        CHECK(r.out.empty());
+        CHECK(r.err.find(file.string()) != std::string::npos);
+        CHECK(r.err.find(c.message) != std::string::npos);
+        CHECK(r.err.find('\n') == r.err.size() - 1);
+    }
+}
