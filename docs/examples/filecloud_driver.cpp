@@ -22,6 +22,7 @@
 // and quoted by docs/driver-guide.md (tests/out-of-tree/check_snippets.py
 // checks the quotes).
 #include "cloudhost/driver_sdk.hpp"
+#include "cloudhost/driver_sdk_config.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -40,6 +41,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -73,72 +75,36 @@ struct Config {
     fs::path server_program; // empty: instances are files that never boot
 };
 
-// A flat JSON object of string values (escapes \" \\ \/ only) is all this
-// driver needs. The SDK has no JSON parser and this example links nothing
-// else; a real driver would use a JSON library.
-std::map<std::string, std::string> parse_string_object(std::string_view json) {
-    std::size_t at = 0;
-    const auto fail = [&](const std::string &problem) {
-        return InvalidConfigError(
-            "filecloud config: " + problem + " at offset " + std::to_string(at) +
-            R"( (the form is {"dir": "/absolute/path", "server_program": "PATH"}))");
-    };
-    const auto consume = [&](char wanted) {
-        while (at < json.size() && std::isspace(static_cast<unsigned char>(json[at])))
-            ++at;
-        const bool found = at < json.size() && json[at] == wanted;
-        at += found ? 1 : 0;
-        return found;
-    };
-    const auto expect = [&](char wanted) {
-        if (!consume(wanted))
-            throw fail(std::string("expected '") + wanted + "'");
-    };
-    const auto read_string = [&] {
-        expect('"');
-        std::string text;
-        while (at < json.size() && json[at] != '"') {
-            char c = json[at++];
-            if (c == '\\' && at < json.size() &&
-                std::string_view(R"("\/)").find(json[at]) != std::string_view::npos)
-                c = json[at++];
-            else if (c == '\\' || static_cast<unsigned char>(c) < 0x20)
-                throw fail(R"(a string with a control character or an escape other than \" \\ \/)");
-            text += c;
-        }
-        expect('"');
-        return text;
-    };
+// The parameters, declared once: the SDK's config helper parses them and
+// names the key, line and column of any mistake.
+struct Parameters {
+    std::string dir;
+    std::string server_program;
+};
 
-    std::map<std::string, std::string> object;
-    if (json.find_first_not_of(" \t\r\n") == std::string_view::npos)
-        return object; // no driver_parameters at all
-    expect('{');
-    if (!consume('}')) {
-        do {
-            std::string key = read_string();
-            expect(':');
-            object.insert_or_assign(std::move(key), read_string()); // the last one wins
-        } while (consume(','));
-        expect('}');
-    }
-    if (json.find_first_not_of(" \t\r\n", at) != std::string_view::npos)
-        throw fail("text after the object");
-    return object;
+std::optional<std::string> absolute_path(const std::string &path) {
+    if (path.empty() || path.front() != '/')
+        return "must be an absolute path";
+    return std::nullopt;
+}
+
+const cloudhost::sdk::ConfigSchema<Parameters> &parameters_schema() {
+    using cloudhost::sdk::Presence;
+    static const auto schema =
+        cloudhost::sdk::ConfigSchema<Parameters>("filecloud config")
+            .string("dir", &Parameters::dir, Presence::required, absolute_path)
+            .string("server_program", &Parameters::server_program, Presence::optional,
+                    [](const std::string &path) -> std::optional<std::string> {
+                        if (path.empty())
+                            return "must not be empty";
+                        return std::nullopt;
+                    });
+    return schema;
 }
 
 Config parse_config(std::string_view json) {
-    Config config;
-    for (const auto &[key, value] : parse_string_object(json)) {
-        if (key != "dir" && key != "server_program")
-            throw InvalidConfigError("filecloud config: unknown key \"" + key +
-                                     "\" (known: dir, server_program)");
-        if (value.empty())
-            throw InvalidConfigError("filecloud config: \"" + key + "\" must not be empty");
-        (key == "dir" ? config.dir : config.server_program) = value;
-    }
-    if (!config.dir.is_absolute())
-        throw InvalidConfigError(R"(filecloud config: "dir" is required, an absolute path)");
+    const Parameters parameters = parameters_schema().parse(json);
+    Config config{parameters.dir, parameters.server_program};
     // Checked now: a wrong path is the operator's to fix, not a failure to retry.
     if (!config.server_program.empty() && ::access(config.server_program.c_str(), X_OK) != 0) {
         const int error = errno;

@@ -30,8 +30,11 @@
  * Config (JSON, every key optional):
  *   {"max_instances": N, "server_program": "PATH", "state_dir": "DIR"}
  * state_dir defaults to $TMPDIR, else /tmp. The driver parses this flat
- * object by hand to stay dependency-free; a real driver would use a JSON
- * library.
+ * object by hand to stay dependency-free; a real C driver would use json-c
+ * (Debian libjson-c-dev) with a bounded tokener depth, refusing NUL bytes,
+ * oversized text and unknown keys (docs/driver-guide.md, "Your config
+ * parameters"); a C++ driver declares its keys with
+ * cloudhost/driver_sdk_config.hpp.
  */
 #define _XOPEN_SOURCE 700 /* POSIX 2008 with XSI: clock_gettime, mkdtemp, nftw */
 

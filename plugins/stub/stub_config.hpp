@@ -80,8 +80,10 @@ struct StubConfig {
     uint64_t instances_for_bench = 0;
 };
 
-// Throws sdk::InvalidConfigError with one line naming the key and the rule
-// broken, e.g. `stub config: unknown key "x"`. An empty text means `{}`.
+// Parsed with the SDK config helper (cloudhost/driver_sdk_config.hpp): throws
+// sdk::InvalidConfigError with one line naming the line, column, key and the
+// rule broken, e.g. `stub config:1:2: unknown key "x" (known: ...)`. An empty
+// text or null means `{}`.
 StubConfig parse_stub_config(std::string_view json);
 
 } // namespace cloudhost::stub

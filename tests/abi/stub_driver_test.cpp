@@ -121,21 +121,21 @@ TEST_CASE("stub: config errors name the key") {
         const char *message;
     };
     const Case cases[] = {
-        {R"({"x": 1})", R"(stub config: unknown key "x")"},
+        {R"({"x": 1})", R"(stub config:1:2: unknown key "x" (known: cloud, )"},
         {R"({"quota_max_instances": -1})",
-         R"(stub config: "quota_max_instances" must be an unsigned integer)"},
+         R"(stub config:1:25: "quota_max_instances" must be an integer from 0 to )"},
         {R"({"quota_max_instances": "3"})",
-         R"(stub config: "quota_max_instances" must be an unsigned integer)"},
+         R"(stub config:1:25: "quota_max_instances" must be an integer from 0 to )"},
         {R"({"error_rate_create": 1.5})",
-         R"(stub config: "error_rate_create" must be a number between 0 and 1)"},
-        {R"({"throw_in": ["nothing"]})", R"(stub config: "throw_in": unknown operation "nothing")"},
+         R"(stub config:1:23: "error_rate_create" must be a number from 0 to 1)"},
+        {R"({"throw_in": ["nothing"]})", R"(stub config:1:15: "throw_in[0]" is not an operation)"},
         {R"({"capacity_errors": [{"scope": "all_types"}]})",
-         R"(stub config: "capacity_errors[0]" lacks "provider_type")"},
+         R"(stub config:1:22: "capacity_errors[0]" lacks the required key "provider_type")"},
         {R"({"capacity_errors": [{"provider_type": "a", "scope": "x"}]})",
-         R"(stub config: "capacity_errors[0].scope" must be)"},
-        {R"({"seed": 1, "seed": 2})", R"(stub config: duplicate key "seed")"},
-        {"[1]", "stub config: must be a JSON object"},
-        {"{", "stub config: invalid JSON at offset 1"},
+         R"(stub config:1:54: "capacity_errors[0].scope" must be)"},
+        {R"({"seed": 1, "seed": 2})", R"(stub config:1:13: duplicate key "seed")"},
+        {"[1]", "stub config:1:1: the config must be an object"},
+        {"{", "stub config:1:2: invalid JSON"},
     };
     for (const Case &c : cases) {
         const std::string config = c.config;

@@ -377,12 +377,18 @@ TEST_CASE("bad config and bad Create arguments are clear errors") {
           Case{"\"verify_host_key\": 1", "verify_host_key"},
           Case{"\"skip_init_command\": null", "skip_init_command"},
           Case{"\"colour\": \"blue\"", "unknown key \"colour\""},
-          Case{"\"server_path\": \"/nonexistent/server\"", "/nonexistent/server"}}) {
+          // config_json names the built server already.
+          Case{"\"server_path\": \"/nonexistent/server\"", "duplicate key \"server_path\""}}) {
         CAPTURE(c.extra);
         const Outcome outcome = InstanceSet::try_open(f.driver, config_json(f.state_dir, c.extra));
         CHECK(outcome.status == CH_ERR_INVALID_CONFIG);
         CHECK(outcome.message.find(c.names) != std::string::npos);
     }
+    const Outcome bad_server =
+        InstanceSet::try_open(f.driver, "{\"state_dir\": \"" + f.state_dir.string() +
+                                            "\", \"server_path\": \"/nonexistent/server\"}");
+    CHECK(bad_server.status == CH_ERR_INVALID_CONFIG);
+    CHECK(bad_server.message.find("/nonexistent/server") != std::string::npos);
     // Without "server_path", $CLOUDHOST_LOOPBACK_SERVER comes first.
     REQUIRE(setenv("CLOUDHOST_LOOPBACK_SERVER", "/nonexistent/env-server", 1) == 0);
     const Outcome from_env =
@@ -393,7 +399,7 @@ TEST_CASE("bad config and bad Create arguments are clear errors") {
 
     const Outcome not_json = InstanceSet::try_open(f.driver, "{\"state_dir\": ");
     CHECK(not_json.status == CH_ERR_INVALID_CONFIG);
-    CHECK(not_json.message.find("offset") != std::string::npos);
+    CHECK(not_json.message.find("1:15: invalid JSON") != std::string::npos);
 
     InstanceSet set(f.driver, config_json(f.state_dir));
     std::optional<Instance> created;

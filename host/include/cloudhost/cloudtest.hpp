@@ -1,19 +1,36 @@
 // The conformance run of Arvados's `cloudtest` (lib/cloud/cloudtest), step
 // by step: pre-existing instances, create, listed immediately, tags present,
 // boot probe over SSH with host verification, optional command, destroy
-// until gone. Exit 0 only if every step passed.
+// until gone. With `conformance`, more steps between the command and the
+// destroy, each proving one rule of the driver contract (docs/driver-guide.md
+// "Conformance"). Exit 0 only if every step passed.
 #pragma once
 
 #include "cloudhost/config.hpp"
 #include "cloudhost/instance.hpp"
 #include "cloudhost/instance_set.hpp"
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cloudhost {
+
+// The typed error a driver was configured to produce (--fault-config).
+enum class ExpectedError { quota, capacity, rate_limit, invalid_config };
+// "quota", "capacity", "rate_limit", "invalid_config"; nullopt otherwise.
+std::optional<ExpectedError> expected_error_named(std::string_view name);
+const char *expected_error_name(ExpectedError error) noexcept;
+
+struct CloudtestFault {
+    // Opens an InstanceSet of the same driver with the fault parameters
+    // (may throw: InvalidConfigError is the answer for invalid_config).
+    std::function<InstanceSet()> open_set;
+    ExpectedError expect = ExpectedError::quota;
+};
 
 struct CloudtestOptions {
     InstanceType instance_type;
@@ -27,19 +44,48 @@ struct CloudtestOptions {
     std::optional<std::string> command; // --command
     bool destroy_existing = false;
     Timeouts timeouts;
+
+    // --conformance: run every contract step, not only Arvados's.
+    bool conformance = false;
+    // How long a SetTags may take to show in Tags() and Instances().
+    std::chrono::milliseconds settle{std::chrono::seconds(60)};
+    // Opens another InstanceSet of the same driver and parameters with the
+    // given InstanceSetID (re-adoption, foreign instances). Needed by
+    // `conformance`.
+    std::function<InstanceSet(const std::string &instance_set_id)> open_set;
+    // The typed-error step runs only when a fault is configured.
+    std::optional<CloudtestFault> fault;
+    // Polled between and inside steps; once true, the run skips to destroying
+    // what it created (bounded by timeouts.destroy) and returns.
+    std::function<bool()> interrupted;
 };
 
 struct CloudtestStep {
     std::string name;
+    std::string rule; // the contract rule the step proves
     bool ok = false;
+    bool skipped = false; // not run (no fault config, instance not booted); ok stays true
     double seconds = 0;
     std::string detail;
+    // The step's remote command output, bounded (excerpt()) and escaped
+    // (printable_output()).
+    std::string stdout_excerpt;
+    std::string stderr_excerpt;
 };
 
 struct CloudtestReport {
     bool ok = false;
+    bool interrupted = false;
     std::vector<CloudtestStep> steps;
 };
+
+// At most `limit` bytes of `text`, cut on a UTF-8-agnostic byte boundary with
+// "...[N more bytes]" appended.
+std::string excerpt(std::string_view text, std::size_t limit = 4096);
+
+// `text` safe for a terminal, JSON and XML: control bytes other than newline
+// and tab, and bytes that are not well-formed UTF-8, as \xNN.
+std::string printable_output(std::string_view text);
 
 // Runs `command` on `instance` over SSH, verifying the host first (through
 // the instance's VerifyHostKey, or the instance secret `secret` when that is
@@ -56,5 +102,10 @@ struct CloudtestCallbacks {
 
 CloudtestReport run_cloudtest(InstanceSet &set, const CloudtestOptions &options,
                               const CloudtestRunner &run, const CloudtestCallbacks &callbacks);
+
+// JUnit XML (testsuites > testsuite > testcase, <failure message type> for a
+// failed step, <skipped/> for a skipped one, <system-out>/<system-err> with
+// the excerpts), as Jenkins, GitLab and GitHub test reporters read it.
+std::string cloudtest_junit_xml(const CloudtestReport &report, std::string_view suite_name);
 
 } // namespace cloudhost

@@ -65,6 +65,9 @@ class TagVerifier final : public ExecutorTarget {
 
     // `[sudo ]cat PATH`, as run on the instance.
     std::string read_secret_command() const;
+    // `[sudo ]stat -c %a PATH`: the secret file's mode (600 after the
+    // InitCommand's `umask 0177`), as cloudtest checks it.
+    std::string secret_mode_command() const;
 
   private:
     std::shared_ptr<const ExecutorTarget> inner_;

@@ -118,6 +118,11 @@ std::string TagVerifier::read_secret_command() const {
     return command + "cat " + shell_quote(secret_path_);
 }
 
+std::string TagVerifier::secret_mode_command() const {
+    std::string command = remote_user() == "root" ? "" : "sudo ";
+    return command + "stat -c %a " + shell_quote(secret_path_);
+}
+
 void TagVerifier::verify_host_key(const std::string &openssh_public_key,
                                   CommandRunner *unverified_connection) const {
     try {

@@ -3,14 +3,13 @@
 #include "state_files.hpp"
 
 #include <cloudhost/driver_sdk.hpp>
+#include <cloudhost/driver_sdk_config.hpp>
 
 #include <pwd.h>
 #include <unistd.h>
 
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 namespace cloudhost::loopback {
@@ -67,64 +66,50 @@ fs::path find_server(const fs::path &configured) {
         CLOUDHOST_LOOPBACK_SERVER_BUILT "); set \"server_path\" or CLOUDHOST_LOOPBACK_SERVER");
 }
 
-InvalidConfigError wrong_type(const std::string &key, const char *expected) {
-    return InvalidConfigError(std::string(where) + ": \"" + key + "\" must be " + expected);
+// The keys as written; parse_config completes them.
+struct LoopbackParameters {
+    std::string state_dir;
+    uint32_t max_instances = 64;
+    bool verify_host_key = true;
+    bool skip_init_command = false;
+    std::string server_path;
+};
+
+std::optional<std::string> not_empty(const std::string &value) {
+    if (value.empty())
+        return "must be a non-empty string";
+    return std::nullopt;
 }
 
-std::string non_empty_string(const rapidjson::Value &value, const std::string &key) {
-    if (!value.IsString() || value.GetStringLength() == 0)
-        throw wrong_type(key, "a non-empty string");
-    return {value.GetString(), value.GetStringLength()};
+// [guide:config-schema]
+const sdk::ConfigSchema<LoopbackParameters> &schema() {
+    static const auto keys =
+        sdk::ConfigSchema<LoopbackParameters>(where)
+            .string("state_dir", &LoopbackParameters::state_dir, sdk::Presence::optional, not_empty)
+            .integer("max_instances", &LoopbackParameters::max_instances, uint32_t(1),
+                     max_instances_limit)
+            .boolean("verify_host_key", &LoopbackParameters::verify_host_key)
+            .boolean("skip_init_command", &LoopbackParameters::skip_init_command)
+            .string("server_path", &LoopbackParameters::server_path, sdk::Presence::optional,
+                    not_empty);
+    return keys;
 }
-
-bool boolean(const rapidjson::Value &value, const std::string &key) {
-    if (!value.IsBool())
-        throw wrong_type(key, "true or false");
-    return value.GetBool();
-}
+// [/guide:config-schema]
 
 } // namespace
 
 LoopbackConfig parse_config(std::string_view json) {
-    LoopbackConfig config;
-    fs::path server_path;
     // No parameters at all, or JSON null: every default.
-    if (const auto text = trim(json); !text.empty() && text != "null") {
-        rapidjson::Document document;
-        document.Parse(json.data(), json.size());
-        if (document.HasParseError())
-            throw InvalidConfigError(std::string(where) + ": invalid JSON at offset " +
-                                     std::to_string(document.GetErrorOffset()) + ": " +
-                                     rapidjson::GetParseError_En(document.GetParseError()));
-        if (!document.IsObject())
-            throw InvalidConfigError(std::string(where) + ": expected a JSON object");
-        for (const auto &member : document.GetObject()) {
-            const std::string key(member.name.GetString(), member.name.GetStringLength());
-            const auto &value = member.value;
-            if (key == "state_dir") {
-                config.state_dir = non_empty_string(value, key);
-            } else if (key == "max_instances") {
-                if (!value.IsUint() || value.GetUint() < 1 || value.GetUint() > max_instances_limit)
-                    throw wrong_type(key, "an integer from 1 to 100000");
-                config.max_instances = value.GetUint();
-            } else if (key == "verify_host_key") {
-                config.verify_host_key = boolean(value, key);
-            } else if (key == "skip_init_command") {
-                config.skip_init_command = boolean(value, key);
-            } else if (key == "server_path") {
-                server_path = non_empty_string(value, key);
-            } else {
-                throw InvalidConfigError(std::string(where) + ": unknown key \"" + key +
-                                         "\" (known: state_dir, max_instances, verify_host_key, "
-                                         "skip_init_command, server_path)");
-            }
-        }
-    }
-    if (config.state_dir.empty())
-        config.state_dir = default_state_dir();
+    const LoopbackParameters parameters = schema().parse(json);
+    LoopbackConfig config;
+    config.state_dir =
+        parameters.state_dir.empty() ? default_state_dir() : fs::path(parameters.state_dir);
+    config.max_instances = parameters.max_instances;
+    config.verify_host_key = parameters.verify_host_key;
+    config.skip_init_command = parameters.skip_init_command;
     // Servers run in their instance directories: every path must be absolute.
     config.state_dir = fs::absolute(config.state_dir).lexically_normal();
-    config.server_path = fs::absolute(find_server(server_path));
+    config.server_path = fs::absolute(find_server(parameters.server_path));
     return config;
 }
 

@@ -14,8 +14,10 @@
 //     "server_path": "/path"       cloudhost-loopback-server to run
 //   }
 //
-// Unknown keys and wrong types are InvalidConfigErrors naming the key. Many
-// instance sets and processes may share one state directory.
+// Parsed with the SDK config helper (cloudhost/driver_sdk_config.hpp):
+// unknown keys and wrong types are InvalidConfigErrors naming the key, line
+// and column. Many instance sets and processes may share one state
+// directory.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,253 @@
+// cloudtest --conformance as a vendor runs it: the real CLI in its own
+// process, real driver .so files, real SSH servers. The good drivers pass
+// every step; each defective driver (defective_driver.cpp, one rule broken)
+// fails exactly the step proving that rule, with a message naming it.
+#include "subprocess.hpp"
+#include "temp_dir.hpp"
+
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+
+using namespace cloudhost::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string build_root() {
+    const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
+    REQUIRE_MESSAGE(root, "CLOUDHOST_BUILD_ROOT is not set (run through meson test)");
+    return root;
+}
+
+struct Step {
+    bool ok = false;
+    bool skipped = false;
+    std::string rule;
+    std::string detail;
+    std::string out;
+};
+
+struct Run {
+    ProcessResult process;
+    bool ok = false;
+    std::vector<std::string> order;
+    std::map<std::string, Step> steps;
+};
+
+// Every step of a --conformance run with --command, in order.
+const std::vector<std::string> all_steps = {"pre-existing instances",
+                                            "create",
+                                            "listed immediately",
+                                            "tags present",
+                                            "boot probe",
+                                            "command",
+                                            "remote user and sudo",
+                                            "init command ran",
+                                            "tags round trip",
+                                            "instance set filter",
+                                            "listed by a new instance set",
+                                            "typed error",
+                                            "destroy",
+                                            "destroy again"};
+
+class Kit {
+  public:
+    Kit() { fs::create_directories(dir_ / "state"); }
+
+    // cloudtest --conformance --json on `driver` (loopback parameters), with
+    // a quota fault config the loopback honours (max_instances 1 while the
+    // test instance exists).
+    Run conformance(const std::string &driver, const std::string &more_parameters = "",
+                    const std::string &expect = "quota") {
+        const std::string parameters =
+            "{\"state_dir\": \"" + (dir_ / "lo").string() + "\"" + more_parameters + "}";
+        const fs::path config = dir_ / ("config-" + std::to_string(runs_) + ".json");
+        std::ofstream(config) << "{\"driver\": \"" << driver << "\", \"driver_parameters\": "
+                              << parameters
+                              // Instances share this machine: each keeps its secret in
+                              // its own directory (docs/driver-guide.md).
+                              << ", \"instance_secret_path\": \"instance-secret\""
+                              << ", \"instance_types\": {\"localhost\": {\"vcpus\": 1, "
+                                 "\"ram\": \"1GiB\", \"price\": 0.1}}"
+                              << ", \"timeouts\": {\"boot\": \"60s\", \"probe_interval\": "
+                                 "\"100ms\", \"sync_interval\": \"100ms\", \"destroy\": \"30s\"}}";
+        const fs::path fault = dir_ / ("fault-" + std::to_string(runs_++) + ".json");
+        std::ofstream(fault) << "{\"driver_parameters\": {\"state_dir\": \""
+                             << (dir_ / "lo").string()
+                             << "\", \"max_instances\": 1}, \"expect\": \"" << expect << "\"}";
+        std::vector<std::string> args = {build_root() + "/host/cli/cloudhost", "--config",
+                                         config.string()};
+        if (driver.rfind("defect_", 0) == 0) {
+            args.push_back("--driver-dir");
+            args.push_back(build_root() + "/tests/cloudtest");
+        }
+        for (const char *a : {"cloudtest", "--conformance", "--json", "--settle", "2s", "--command",
+                              "echo conformance-output; echo to-stderr >&2"})
+            args.push_back(a);
+        args.push_back("--fault-config");
+        args.push_back(fault.string());
+        Run run;
+        run.process = run_process(args, {}, {{"XDG_STATE_HOME", (dir_ / "state").string()}});
+        rapidjson::Document d;
+        d.Parse(run.process.out.c_str());
+        REQUIRE_MESSAGE(!d.HasParseError(), "not JSON: " << run.process.out << run.process.err);
+        run.ok = d["ok"].GetBool();
+        for (const auto &s : d["steps"].GetArray()) {
+            Step step;
+            step.ok = s["ok"].GetBool();
+            step.skipped = s["skipped"].GetBool();
+            step.rule = s["rule"].GetString();
+            step.detail = s["detail"].GetString();
+            step.out = s["stdout"].GetString();
+            run.order.push_back(s["name"].GetString());
+            run.steps[s["name"].GetString()] = step;
+        }
+        return run;
+    }
+    // Instance directories left in the loopback state dir.
+    std::size_t instances_left() const {
+        std::size_t n = 0;
+        if (fs::exists(dir_ / "lo"))
+            for (const auto &e : fs::directory_iterator(dir_ / "lo"))
+                if (e.is_directory() && e.path().filename().string()[0] != '.')
+                    ++n;
+        return n;
+    }
+
+  private:
+    TempDir dir_{"cloudhost-conformance"};
+    int runs_ = 0;
+};
+
+void check_passes_every_step(const Run &run) {
+    INFO(run.process.out << run.process.err);
+    CHECK(run.process.status == 0);
+    CHECK(run.ok);
+    CHECK(run.order == all_steps);
+    for (const auto &[name, step] : run.steps) {
+        CHECK_MESSAGE(step.ok, name << ": " << step.detail);
+        CHECK_MESSAGE(!step.skipped, name << ": " << step.detail);
+        CHECK_MESSAGE(!step.rule.empty(), name);
+    }
+}
+
+// Exactly `failing` fails, its detail names its rule and contains `seen`.
+void check_fails_exactly(const Run &run, const std::string &failing, const std::string &seen) {
+    INFO(run.process.out << run.process.err);
+    CHECK(run.process.status == 1);
+    CHECK_FALSE(run.ok);
+    REQUIRE(run.steps.count(failing) == 1);
+    for (const auto &[name, step] : run.steps)
+        CHECK_MESSAGE(step.ok == (name != failing), name << ": " << step.detail);
+    const Step &step = run.steps.at(failing);
+    CHECK(step.detail.find("rule broken: " + step.rule) != std::string::npos);
+    CHECK(step.detail.find("expected") != std::string::npos);
+    CHECK(step.detail.find(seen) != std::string::npos);
+    // The run still cleans up after itself.
+    CHECK(run.steps.at("destroy").ok);
+}
+
+} // namespace
+
+TEST_CASE("loopback passes every conformance step, host keys verified by the driver") {
+    Kit kit;
+    Run run = kit.conformance("loopback");
+    check_passes_every_step(run);
+    // --command's output is in the report.
+    CHECK(run.steps["command"].out == "conformance-output\n");
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("loopback passes every conformance step through the tag verifier") {
+    Kit kit;
+    check_passes_every_step(kit.conformance("loopback", ", \"verify_host_key\": false"));
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("the defect wrapper without a defect passes every step") {
+    Kit kit;
+    check_passes_every_step(kit.conformance("defect_none"));
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("SetTags that does nothing fails the tags round trip") {
+    Kit kit;
+    check_fails_exactly(kit.conformance("defect_set_tags"), "tags round trip",
+                        "Tags() without cloudhost-CloudTestTagCheck");
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("an ignored InitCommand fails its step even when VerifyHostKey succeeds") {
+    Kit kit;
+    check_fails_exactly(kit.conformance("defect_init_command"), "init command ran", "exit status");
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("a filter that returns foreign instances fails the filter step") {
+    Kit kit;
+    check_fails_exactly(kit.conformance("defect_filter"), "instance set filter", "cforgn");
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("instances lost to a new instance set fail the re-adoption step") {
+    Kit kit;
+    check_fails_exactly(kit.conformance("defect_lost_across_sets"), "listed by a new instance set",
+                        "missing");
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("a failing second Destroy fails the destroy-again step") {
+    Kit kit;
+    check_fails_exactly(kit.conformance("defect_destroy_twice"), "destroy again", "not found");
+}
+
+TEST_CASE("a RemoteUser commands do not run as fails the remote user step") {
+    Kit kit;
+    Run run = kit.conformance("defect_remote_user");
+    check_fails_exactly(run, "remote user and sudo", "cloudtest-nobody");
+    // The secret file cannot be read as the host would: skipped, not failed.
+    CHECK(run.steps["init command ran"].skipped);
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("an untyped quota error fails the typed error step") {
+    Kit kit;
+    check_fails_exactly(kit.conformance("defect_untyped_quota"), "typed error", "an untyped error");
+    CHECK(kit.instances_left() == 0);
+}
+
+TEST_CASE("the typed error step fails when the configured error is another one") {
+    Kit kit;
+    check_fails_exactly(kit.conformance("loopback", "", "capacity"), "typed error", "QuotaError");
+}
+
+TEST_CASE("a bad --fault-config is a one-line usage error naming the file and position") {
+    TempDir dir("cloudhost-fault-config");
+    struct Case {
+        std::string text;
+        std::string message;
+    };
+    for (const Case &c :
+         {Case{"{\"driver_parameters\": {},\n \"expect\": \"nope\"}", "\"expect\" must be"},
+          Case{"{\"driver_parameters\": {}, \"expect\": \"quota\",\n \"x\": 1}",
+               "unknown key \"x\""},
+          Case{"{\"expect\": \"quota\"}", "needs both"},
+          Case{"{\"driver_parameters\": {},\n \"expect\": }", ":2:12: "}}) {
+        CAPTURE(c.text);
+        const fs::path file = dir / "fault.json";
+        std::ofstream(file) << c.text;
+        const auto r = run_process(
+            {build_root() + "/host/cli/cloudhost", "cloudtest", "--fault-config", file.string()},
+            {}, {{"XDG_STATE_HOME", (dir / "state").string()}});
+        CHECK(r.status == 2);
+        CHECK(r.out.empty());
+        CHECK(r.err.find(file.string()) != std::string::npos);
+        CHECK(r.err.find(c.message) != std::string::npos);
+        CHECK(r.err.find('\n') == r.err.size() - 1);
+    }
+}
