@@ -34,6 +34,8 @@ enum class SwapEventKind {
     kept,                // the active file is gone and nothing may replace it
     unloaded,            // a retired version's library is no longer mapped
     unload_failed,       // ... it is still mapped although nothing refers to it
+    reloaded,            // new calls now go to `version` with the new config
+    reload_failed,       // a new config was refused; the running one serves (reason)
 };
 const char *swap_event_name(SwapEventKind kind) noexcept;
 
@@ -78,6 +80,15 @@ class HotSwappableInstanceSet {
     bool sync();
     // Swaps to `library` if it initialises and passes the health check.
     bool swap_to(std::shared_ptr<DriverLibrary> library);
+    // Re-initialises the active version with new options (new driver
+    // parameters, SharedResourceTags, ops per second) through the swap's
+    // path: init, health check, switch, drain. A config that fails
+    // validation, init or the health check leaves the running one serving;
+    // the `reload_failed` event says why. InstanceSetID cannot change (the
+    // instances tagged with the old one would be orphaned) and the logger is
+    // kept (set its level through spdlog). Later swaps to other versions use
+    // the new options. True if reloaded.
+    bool reload(InstanceSetOptions set_options);
 
     // Syncs on every complete change in the catalog's directories.
     void start_watching();

@@ -27,6 +27,7 @@ std::shared_ptr<Binding> Binding::open(std::shared_ptr<DriverLibrary> library,
     if (!set)
         throw DriverError("instance_set_new: driver reported success without an instance set");
     binding->set_ = set;
+    binding->args_ = args;
     return binding;
 }
 

@@ -42,6 +42,10 @@ class Binding {
     const DriverLibrary &library() const noexcept { return *library_; }
     const std::shared_ptr<DriverLibrary> &shared_library() const noexcept { return library_; }
     const DriverLogger &logger() const noexcept { return logger_; }
+    // What the driver's set was opened with: a hot swap opens the next
+    // version with the same, a reload with new ones (the one place the
+    // current config lives).
+    const BindingArgs &args() const noexcept { return args_; }
 
     // instance_set_stop, at most once per binding.
     void stop() noexcept;
@@ -58,6 +62,7 @@ class Binding {
     const ch_driver_v1 &table_;
     DriverLogger logger_; // must outlive instance_set_free (driver.h rule 5)
     ch_instance_set *set_ = nullptr;
+    BindingArgs args_;
     std::atomic<bool> stopped_{false};
     std::atomic<long> in_flight_{0};
 
