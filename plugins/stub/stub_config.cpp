@@ -133,7 +133,9 @@ void apply(StubConfig &config, std::string_view key, const Value &v) {
         if (config.state_dir.empty() || config.state_dir.front() != '/' ||
             config.state_dir.find('\0') != std::string::npos)
             fail("\"state_dir\" must be an absolute path");
-    } else if (key == "seed")
+    } else if (key == "api_token")
+        config.api_token = as_string(key, v);
+    else if (key == "seed")
         config.seed = as_uint(key, v);
     else if (key == "error_rate_create")
         config.error_rate_create = as_rate(key, v);
@@ -237,6 +239,9 @@ StubConfig parse_stub_config(std::string_view json) {
         (config.cloud.empty() || config.cloud == "." || config.cloud == ".." ||
          config.cloud.find_first_of(std::string_view("/\0", 2)) != std::string::npos))
         fail("\"cloud\" must be a file name (no \"/\", not \".\" or \"..\") with \"state_dir\"");
+    if (config.api_token && config.state_dir.empty())
+        fail("\"api_token\" needs \"state_dir\" (tokens are checked against "
+             "<state_dir>/valid_tokens)");
     return config;
 }
 
