@@ -103,9 +103,11 @@ TEST_CASE("reload swaps credentials under an 8-thread load without a failed call
         MESSAGE("failed call: " << failure);
 
     // New Creates carry the reloaded SharedResourceTags.
-    auto vm = set.create(small_type(), "img", {}, "", std::nullopt);
-    CHECK(vm.tags().at("cluster") == "reloaded");
-    vm.destroy();
+    {
+        auto vm = set.create(small_type(), "img", {}, "", std::nullopt);
+        CHECK(vm.tags().at("cluster") == "reloaded");
+        vm.destroy();
+    } // no handle left on the reloaded binding
 
     // A later version swap opens the new version with the reloaded config:
     // with the revoked token its init would fail.
@@ -114,6 +116,15 @@ TEST_CASE("reload swaps credentials under an 8-thread load without a failed call
     CHECK(hot.active().version == "2.0.0");
     CHECK(f.log.count(SwapEventKind::load_failed) == 0);
     CHECK(set.instances().size() == 0); // every worker destroyed what it made
+    CHECK(f.log.count(SwapEventKind::unload_failed) == 0);
+    // Version 1's library (both of its bindings) unloads once nothing uses it.
+    const auto v1 = f.log.last(SwapEventKind::swapped).from_version;
+    CHECK(wait_until([&] {
+        hot.sync();
+        return f.log.count(SwapEventKind::unloaded) == 1;
+    }));
+    CHECK(f.log.last(SwapEventKind::unloaded).version == v1);
+    CHECK(f.log.count(SwapEventKind::unload_failed) == 0);
 }
 
 TEST_CASE("a bad new config is refused, the running one keeps serving, the event says why") {

@@ -209,11 +209,18 @@ bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> 
 void HotSwappableInstanceSet::State::reap_retired() {
     core().release_drained(); // re-bound instance handles whose calls have finished
     const auto active_path = active_library()->path();
+    // A reload retires bindings of the one library: it is reported once,
+    // when the last of them is gone.
+    std::set<std::filesystem::path> still_held, reported;
+    for (const auto &r : retired)
+        if (!r.binding.expired())
+            still_held.insert(r.library);
     std::erase_if(retired, [&](const Retired &r) {
         if (!r.binding.expired())
             return false;
-        if (r.library == active_path)
-            return true; // the same bytes are active again: still (rightly) mapped
+        if (r.library == active_path || still_held.count(r.library) ||
+            !reported.insert(r.library).second)
+            return true; // still (rightly) mapped, or reported already
         auto e = event(is_library_loaded(r.library) ? SwapEventKind::unload_failed
                                                     : SwapEventKind::unloaded,
                        r.version);
