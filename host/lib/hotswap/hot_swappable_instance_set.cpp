@@ -141,7 +141,7 @@ HotSwappableInstanceSet::State::switch_binding(
 
     std::shared_ptr<detail::Binding> next;
     try {
-        next = detail::Binding::open(std::move(library), args);
+        next = detail::Binding::open(std::move(library), args, set_core.options.endpoint_factory);
     } catch (const std::exception &e) {
         return Refusal{SwapEventKind::load_failed, std::string("init: ") + e.what()};
     }
