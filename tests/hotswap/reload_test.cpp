@@ -185,3 +185,26 @@ TEST_CASE("a bad new config is refused, the running one keeps serving, the event
     kept.destroy();
     CHECK(set.instances().empty());
 }
+
+TEST_CASE("the stub checks its api_token on every call, so revoking it is observable") {
+    ReloadFixture f;
+    f.set_valid_tokens("token-a\n");
+    cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.options_with(R"("api_token": "token-a")"),
+                                           f.swap_options());
+    auto set = hot.instance_set();
+    auto vm = set.create(small_type(), "img", {}, "", std::nullopt);
+    f.set_valid_tokens("token-b\n");
+    CHECK_THROWS_WITH(set.instances(), doctest::Contains("api_token is not valid"));
+    CHECK_THROWS_WITH(vm.set_tags({{"a", "b"}}), doctest::Contains("valid_tokens"));
+    f.set_valid_tokens("token-a\n");
+    vm.destroy();
+    CHECK(set.instances().empty());
+
+    // A token needs the shared state_dir the tokens live in.
+    auto no_state_dir = f.set_options();
+    no_state_dir.config_json = R"({"api_token": "token-a"})";
+    CHECK_FALSE(hot.reload(no_state_dir));
+    CHECK(
+        f.log.last(SwapEventKind::reload_failed).reason.find("\"api_token\" needs \"state_dir\"") !=
+        std::string::npos);
+}
