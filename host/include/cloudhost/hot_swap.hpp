@@ -4,8 +4,9 @@
 // driver behind it moves between versions. The active version is the
 // highest one in the catalog allowed by the version constraint; when that
 // choice changes (sync(), or the inotify watcher), the new version is loaded
-// from its own private copy, initialised with the same config, InstanceSetID,
-// SharedResourceTags and logger, and health-checked: it must list the
+// from its own private copy, initialised with the current config (the one
+// opened with, or the last reload's), InstanceSetID, SharedResourceTags and
+// logger, and health-checked: it must list the
 // instances the active version lists. Then new calls go to it, calls in
 // flight finish on the old version, the old set is stopped and its library
 // unloaded when nothing refers to it any more. Instance handles re-bind by
