@@ -1,5 +1,6 @@
 #include "set_context.hpp"
 
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -21,6 +22,19 @@ namespace {
 
 } // namespace
 
+void SetContext::check_api_token() const {
+    if (!config.api_token)
+        return;
+    std::ifstream tokens(config.state_dir + "/valid_tokens");
+    std::string line;
+    // Bounded: a cloud's token list is short; a huge file revokes everything.
+    for (int n = 0; n < 1000 && std::getline(tokens, line); ++n)
+        if (line == *config.api_token)
+            return;
+    throw sdk::Error("stub: api_token is not valid (not listed in " + config.state_dir +
+                     "/valid_tokens)");
+}
+
 SetContext::SetContext(StubConfig config_in, sdk::Logger logger_in)
     : config(std::move(config_in)), logger(logger_in), cloud(open_cloud(config)),
       hold(config.hold_fifo.empty() ? nullptr : std::make_unique<HoldFifo>(config.hold_fifo)),
@@ -28,6 +42,7 @@ SetContext::SetContext(StubConfig config_in, sdk::Logger logger_in)
 
 void SetContext::enter(Op op) const {
     logger.debug("stub call", {{"op", op_name(op)}});
+    check_api_token();
     if (config.throw_in[static_cast<std::size_t>(op)])
         throw_foreign_exception(op);
 }

@@ -23,9 +23,11 @@ struct SetContext {
     FaultSchedule faults;
     std::atomic<bool> stopped{false};
 
-    // Every driver entry point starts here: logs DEBUG "stub call" op=<op>
-    // and throws if the op is listed in `throw_in`.
+    // Every driver entry point starts here: logs DEBUG "stub call" op=<op>,
+    // checks the api_token and throws if the op is listed in `throw_in`.
     void enter(Op op) const;
+    // Throws unless the config's api_token (if any) is currently valid.
+    void check_api_token() const;
 };
 
 } // namespace cloudhost::stub

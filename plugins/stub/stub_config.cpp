@@ -73,6 +73,8 @@ const sdk::ConfigSchema<StubConfig> &stub_schema() {
         sdk::ConfigSchema<StubConfig>(source)
             .string("cloud", &StubConfig::cloud)
             .string("state_dir", &StubConfig::state_dir, Presence::optional, absolute_path)
+            .custom("api_token",
+                    [](StubConfig &c, const ConfigValue &v) { c.api_token = v.as_string(); })
             .integer("seed", &StubConfig::seed, uint64_t(0), UINT64_MAX)
             .number("error_rate_create", &StubConfig::error_rate_create, 0, 1)
             .number("error_rate_destroy", &StubConfig::error_rate_destroy, 0, 1)
@@ -153,6 +155,10 @@ StubConfig parse_stub_config(std::string_view json) {
         throw InvalidConfigError(std::string(source) +
                                  ": \"cloud\" must be a file name (no \"/\", not \".\" or "
                                  "\"..\") with \"state_dir\"");
+    if (config.api_token && config.state_dir.empty())
+        throw InvalidConfigError(std::string(source) +
+                                 ": \"api_token\" needs \"state_dir\" (tokens are checked "
+                                 "against <state_dir>/valid_tokens)");
     return config;
 }
 

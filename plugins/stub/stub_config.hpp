@@ -52,6 +52,9 @@ struct StubConfig {
     // that created them. `cloud` must then be one path component.
     std::string state_dir;
     uint64_t seed = 1;
+    // Present: every call (and the set's creation) fails unless this token
+    // is a line of <state_dir>/valid_tokens, as a cloud checks credentials.
+    std::optional<std::string> api_token;
 
     double error_rate_create = 0;
     double error_rate_destroy = 0;

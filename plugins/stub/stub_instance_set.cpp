@@ -38,6 +38,7 @@ StubInstanceSet::StubInstanceSet(const sdk::InstanceSetArgs &args)
       vm_behaviour_(behaviour_from(context_->config)), started_at_(sdk::Clock::now()),
       create_spacing_(context_->config.min_time_between_create_calls),
       instances_spacing_(context_->config.min_time_between_instances_calls) {
+    context_->check_api_token(); // a revoked token fails init
     populate_for_bench(started_at_);
 }
 

@@ -4,8 +4,9 @@
 // driver behind it moves between versions. The active version is the
 // highest one in the catalog allowed by the version constraint; when that
 // choice changes (sync(), or the inotify watcher), the new version is loaded
-// from its own private copy, initialised with the same config, InstanceSetID,
-// SharedResourceTags and logger, and health-checked: it must list the
+// from its own private copy, initialised with the current config (the one
+// opened with, or the last reload's), InstanceSetID, SharedResourceTags and
+// logger, and health-checked: it must list the
 // instances the active version lists. Then new calls go to it, calls in
 // flight finish on the old version, the old set is stopped and its library
 // unloaded when nothing refers to it any more. Instance handles re-bind by
@@ -34,6 +35,8 @@ enum class SwapEventKind {
     kept,                // the active file is gone and nothing may replace it
     unloaded,            // a retired version's library is no longer mapped
     unload_failed,       // ... it is still mapped although nothing refers to it
+    reloaded,            // new calls now go to `version` with the new config
+    reload_failed,       // a new config was refused; the running one serves (reason)
 };
 const char *swap_event_name(SwapEventKind kind) noexcept;
 
@@ -78,6 +81,15 @@ class HotSwappableInstanceSet {
     bool sync();
     // Swaps to `library` if it initialises and passes the health check.
     bool swap_to(std::shared_ptr<DriverLibrary> library);
+    // Re-initialises the active version with new options (new driver
+    // parameters, SharedResourceTags, ops per second) through the swap's
+    // path: init, health check, switch, drain. A config that fails
+    // validation, init or the health check leaves the running one serving;
+    // the `reload_failed` event says why. InstanceSetID cannot change (the
+    // instances tagged with the old one would be orphaned) and the logger is
+    // kept (set its level through spdlog). Later swaps to other versions use
+    // the new options. True if reloaded.
+    bool reload(InstanceSetOptions set_options);
 
     // Syncs on every complete change in the catalog's directories.
     void start_watching();

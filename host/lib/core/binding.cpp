@@ -15,7 +15,9 @@ std::shared_ptr<Binding> Binding::open(std::shared_ptr<DriverLibrary> library,
     auto endpoint = factory ? factory(library, args) : InProcessEndpoint::open(library, args);
     if (!endpoint)
         throw DriverError("instance_set_new: the endpoint factory returned nothing");
-    return std::make_shared<Binding>(std::move(library), std::move(endpoint));
+    auto binding = std::make_shared<Binding>(std::move(library), std::move(endpoint));
+    binding->args_ = args;
+    return binding;
 }
 
 void Binding::stop() noexcept {

@@ -39,6 +39,10 @@ class Binding {
     DriverEndpoint &endpoint() const noexcept { return *endpoint_; }
     const DriverLibrary &library() const noexcept { return *library_; }
     const std::shared_ptr<DriverLibrary> &shared_library() const noexcept { return library_; }
+    // What the driver's set was opened with: a hot swap opens the next
+    // version with the same, a reload with new ones (the one place the
+    // current config lives).
+    const BindingArgs &args() const noexcept { return args_; }
 
     // instance_set_stop, at most once per binding.
     void stop() noexcept;
@@ -51,6 +55,7 @@ class Binding {
   private:
     std::shared_ptr<DriverLibrary> library_; // first member: destroyed last
     std::unique_ptr<DriverEndpoint> endpoint_;
+    BindingArgs args_;
     std::atomic<bool> stopped_{false};
     std::atomic<long> in_flight_{0};
 

@@ -106,10 +106,12 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
     InstanceSetCore &core = detail::checked(core_);
     validate_tags(tags, "Create InstanceTags");
     detail::validate_instance_type(type, "Create");
-    // Shared resource tags under the explicit ones: explicit tags win.
+    // Shared resource tags under the explicit ones: explicit tags win. The
+    // current binding's: a reload may have changed them.
+    const auto current = core.snapshot();
     Tags merged = tags;
-    merged.insert(core.options.shared_resource_tags.begin(),
-                  core.options.shared_resource_tags.end());
+    merged.insert(current->args().shared_resource_tags.begin(),
+                  current->args().shared_resource_tags.end());
     // Each set is valid; together they may still be too many for the cloud.
     validate_tags(merged, "Create InstanceTags with SharedResourceTags");
 

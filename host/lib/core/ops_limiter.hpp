@@ -4,6 +4,7 @@
 // and nobody waits longer than the slots queued before it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -17,7 +18,9 @@ class OpsLimiter {
     // 0 (or less) = no limit.
     explicit OpsLimiter(double ops_per_second);
 
-    bool enabled() const noexcept { return interval_.count() > 0; }
+    bool enabled() const noexcept { return interval_.load().count() > 0; }
+    // A reload's new rate; calls already waiting keep their slots.
+    void set_rate(double ops_per_second) noexcept;
     // Blocks until this call's tick; returns the tick's time (or now when
     // disabled).
     SteadyClock::time_point wait_for_tick();
@@ -25,7 +28,7 @@ class OpsLimiter {
     uint64_t ticks() const;
 
   private:
-    SteadyClock::duration interval_{0};
+    std::atomic<SteadyClock::duration> interval_{SteadyClock::duration{0}};
     mutable std::mutex mutex_;
     SteadyClock::time_point next_slot_{};
     uint64_t ticks_ = 0;

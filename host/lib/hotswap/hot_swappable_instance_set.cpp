@@ -1,15 +1,18 @@
 #include "cloudhost/hot_swap.hpp"
 
 #include "../core/instance_set_core.hpp"
+#include "../core/validation.hpp"
 #include "health_check.hpp"
 #include "swap_events.hpp"
 
 #include "cloudhost/driver_watcher.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/tag_rules.hpp"
 #include "cloudhost/version.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -83,6 +86,19 @@ struct HotSwappableInstanceSet::State {
     }
     void emit(const SwapEvent &e) { detail::deliver(*logger, options.on_event, e); }
 
+    // Why a candidate binding was not switched to.
+    struct Refusal {
+        SwapEventKind kind; // load_failed or health_check_failed
+        std::string reason;
+        bool conclusive = true; // false: a listing failed; may pass later
+    };
+    // The one path a version swap and a reload share: opens `library` with
+    // `args`, health-checks it against the active binding, makes it current,
+    // calls `on_switched` (the event), then drains and stops the old one.
+    std::optional<Refusal>
+    switch_binding(std::shared_ptr<DriverLibrary> library, const detail::BindingArgs &args,
+                   const std::function<void(const std::string &from_version)> &on_switched);
+
     std::vector<DriverFile> scan_and_report();
     bool swap_locked(std::shared_ptr<DriverLibrary> library, const std::filesystem::path &file);
     void reap_retired();
@@ -112,6 +128,48 @@ std::vector<DriverFile> HotSwappableInstanceSet::State::scan_and_report() {
     return files;
 }
 
+std::optional<HotSwappableInstanceSet::State::Refusal>
+HotSwappableInstanceSet::State::switch_binding(
+    std::shared_ptr<DriverLibrary> library, const detail::BindingArgs &args,
+    const std::function<void(const std::string &from_version)> &on_switched) {
+    const std::string version = library->info().version;
+    const std::filesystem::path library_path = library->path();
+    auto &set_core = core();
+    const auto active = set_core.snapshot();
+    if (active->stopped())
+        return Refusal{SwapEventKind::load_failed, "the instance set is stopped"};
+
+    std::shared_ptr<detail::Binding> next;
+    try {
+        next = detail::Binding::open(std::move(library), args, set_core.options.endpoint_factory);
+    } catch (const std::exception &e) {
+        return Refusal{SwapEventKind::load_failed, std::string("init: ") + e.what()};
+    }
+    auto check = detail::check_same_instances(active, next);
+    if (!check.ok) {
+        next->stop();
+        retired.push_back({next, library_path, version});
+        return Refusal{SwapEventKind::health_check_failed, check.reason, check.conclusive};
+    }
+
+    const std::string from_version = active->library().info().version;
+    const std::filesystem::path from_library = active->library().path();
+    auto previous = set_core.swap_binding(std::move(next), std::move(check.candidate_list));
+    on_switched(from_version);
+
+    // In-flight calls finish on the old binding before it is stopped.
+    const auto deadline = std::chrono::steady_clock::now() + options.drain_timeout;
+    while (previous->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (previous->in_flight() > 0)
+        logger->warn("hot swap: stopping {} {} with {} calls still in flight after {} ms",
+                     options.driver_name, from_version, previous->in_flight(),
+                     options.drain_timeout.count());
+    previous->stop();
+    retired.push_back({previous, from_library, from_version});
+    return std::nullopt;
+}
+
 bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> library,
                                                  const std::filesystem::path &file) {
     const std::string version = library->info().version;
@@ -132,58 +190,37 @@ bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> 
     if (library->info().name != options.driver_name)
         return refuse(SwapEventKind::load_failed,
                       "driver " + library->info().name + " is not " + options.driver_name);
-    auto &set_core = core();
-    const auto active = set_core.snapshot();
-    if (active->stopped())
-        return refuse(SwapEventKind::load_failed, "the instance set is stopped");
-
-    std::shared_ptr<detail::Binding> next;
-    try {
-        const auto &o = set_core.options;
-        next = detail::Binding::open(
-            std::move(library), {o.config_json, o.instance_set_id, o.shared_resource_tags, logger},
-            o.endpoint_factory);
-    } catch (const std::exception &e) {
-        return refuse(SwapEventKind::load_failed, std::string("init: ") + e.what());
-    }
-    auto check = detail::check_same_instances(active, next);
-    if (!check.ok) {
-        next->stop();
-        retired.push_back({next, library_path, version});
-        return refuse(SwapEventKind::health_check_failed, check.reason, check.conclusive);
-    }
-
-    const std::string from_version = active->library().info().version;
-    const std::filesystem::path from_library = active->library().path();
-    auto previous = set_core.swap_binding(std::move(next), std::move(check.candidate_list));
-    warned_kept = false;
-    auto e = event(SwapEventKind::swapped, version);
-    e.from_version = from_version;
-    e.file = file;
-    e.library = library_path;
-    emit(e);
-
-    // In-flight calls finish on the old version before it is stopped.
-    const auto deadline = std::chrono::steady_clock::now() + options.drain_timeout;
-    while (previous->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (previous->in_flight() > 0)
-        logger->warn("hot swap: stopping {} {} with {} calls still in flight after {} ms",
-                     options.driver_name, from_version, previous->in_flight(),
-                     options.drain_timeout.count());
-    previous->stop();
-    retired.push_back({previous, from_library, from_version});
+    // The current config (the last reload's, or the one opened with).
+    const detail::BindingArgs args = core().snapshot()->args();
+    const auto refusal =
+        switch_binding(std::move(library), args, [&](const std::string &from_version) {
+            warned_kept = false;
+            auto e = event(SwapEventKind::swapped, version);
+            e.from_version = from_version;
+            e.file = file;
+            e.library = library_path;
+            emit(e);
+        });
+    if (refusal)
+        return refuse(refusal->kind, refusal->reason, refusal->conclusive);
     return true;
 }
 
 void HotSwappableInstanceSet::State::reap_retired() {
     core().release_drained(); // re-bound instance handles whose calls have finished
     const auto active_path = active_library()->path();
+    // A reload retires bindings of the one library: it is reported once,
+    // when the last of them is gone.
+    std::set<std::filesystem::path> still_held, reported;
+    for (const auto &r : retired)
+        if (!r.binding.expired())
+            still_held.insert(r.library);
     std::erase_if(retired, [&](const Retired &r) {
         if (!r.binding.expired())
             return false;
-        if (r.library == active_path)
-            return true; // the same bytes are active again: still (rightly) mapped
+        if (r.library == active_path || still_held.count(r.library) ||
+            !reported.insert(r.library).second)
+            return true; // still (rightly) mapped, or reported already
         auto e = event(is_library_loaded(r.library) ? SwapEventKind::unload_failed
                                                     : SwapEventKind::unloaded,
                        r.version);
@@ -295,6 +332,49 @@ bool HotSwappableInstanceSet::swap_to(std::shared_ptr<DriverLibrary> library) {
     const bool swapped = s.swap_locked(std::move(library), {});
     s.reap_retired();
     return swapped;
+}
+
+bool HotSwappableInstanceSet::reload(InstanceSetOptions set_options) {
+    auto &s = *state_;
+    const std::lock_guard lock(s.mutex);
+    const auto active = s.core().snapshot();
+    const std::string version = active->library().info().version;
+    auto refuse = [&](std::string reason) {
+        auto e = s.event(SwapEventKind::reload_failed, version);
+        e.library = active->library().path();
+        e.reason = std::move(reason);
+        s.emit(e);
+        s.reap_retired();
+        return false;
+    };
+    try {
+        validate_instance_set_id(set_options.instance_set_id);
+        detail::validate_config_json(set_options.config_json);
+        validate_tags(set_options.shared_resource_tags, "SharedResourceTags");
+    } catch (const std::exception &e) {
+        return refuse(e.what());
+    }
+    const auto &current = active->args();
+    if (set_options.instance_set_id != current.instance_set_id)
+        return refuse("config: InstanceSetID " + set_options.instance_set_id +
+                      " differs from the running " + current.instance_set_id +
+                      "; it changes only with a restart (instances tagged with the old one "
+                      "would be orphaned)");
+
+    const detail::BindingArgs args{std::move(set_options.config_json), current.instance_set_id,
+                                   std::move(set_options.shared_resource_tags), current.logger};
+    const auto refusal = s.switch_binding(active->shared_library(), args, [&](const std::string &) {
+        s.core().limiter.set_rate(set_options.max_cloud_ops_per_second);
+        auto e = s.event(SwapEventKind::reloaded, version);
+        e.library = active->library().path();
+        s.emit(e);
+    });
+    if (refusal)
+        return refuse(refusal->kind == SwapEventKind::health_check_failed
+                          ? "health check: " + refusal->reason
+                          : refusal->reason);
+    s.reap_retired();
+    return true;
 }
 
 void HotSwappableInstanceSet::start_watching() {

@@ -24,6 +24,10 @@ const char *swap_event_name(SwapEventKind kind) noexcept {
         return "unloaded";
     case SwapEventKind::unload_failed:
         return "unload_failed";
+    case SwapEventKind::reloaded:
+        return "reloaded";
+    case SwapEventKind::reload_failed:
+        return "reload_failed";
     }
     return "unknown";
 }
@@ -39,6 +43,7 @@ bool is_warning(SwapEventKind kind) {
     case SwapEventKind::health_check_failed:
     case SwapEventKind::kept:
     case SwapEventKind::unload_failed:
+    case SwapEventKind::reload_failed:
         return true;
     default:
         return false;
