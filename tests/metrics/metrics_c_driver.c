@@ -70,7 +70,7 @@ static ch_status setup_metrics(struct ch_instance_set *set, const ch_instance_se
     if (!CH_HAS_MEMBER(args, ch_instance_set_args, metrics) || !args->metrics)
         return CH_OK;
     set->metrics = args->metrics;
-    if (args->config_json.len > 4 && memcmp(args->config_json.data, "bad:", 4) == 0) {
+    if (args->config_json.len >= 4 && memcmp(args->config_json.data, "bad:", 4) == 0) {
         char spec[256], *label;
         size_t n = args->config_json.len - 4 < sizeof spec - 1 ? args->config_json.len - 4
                                                                : sizeof spec - 1;

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,12 +65,12 @@ TEST_CASE("counters, gauges and histograms render in the text format 0.0.4, sort
 
 TEST_CASE("label values and help text are escaped") {
     MetricsRegistry registry;
-    registry.counter("escaped_total", "Back\\slash and\nnewline.", {"path"})
+    registry.counter("escaped_total", "Back\\slash.", {"path"})
         .labels({R"(C:\dir "quoted")"})
         .inc();
     registry.histogram("plain_seconds", "No labels.", {}, {1}).labels({}).observe(2);
     const std::string text = registry.render();
-    CHECK(text.find("# HELP escaped_total Back\\\\slash and\\nnewline.\n") != std::string::npos);
+    CHECK(text.find("# HELP escaped_total Back\\\\slash.\n") != std::string::npos);
     CHECK(text.find(R"(escaped_total{path="C:\\dir \"quoted\""} 1)") != std::string::npos);
     CHECK(text.find("plain_seconds_bucket{le=\"+Inf\"} 1\nplain_seconds_sum 2\n"
                     "plain_seconds_count 1\n") != std::string::npos);
@@ -134,7 +135,7 @@ TEST_CASE("bad label names are refused naming the rule") {
              {{"code", "code"}, "label names must be unique"},
              {std::vector<std::string>(17, "x"), "more than 16 label names"},
          }) {
-        INFO(c.labels.size() ? c.labels.front() : "");
+        INFO((c.labels.empty() ? std::string() : c.labels.front()));
         CHECK(refusal([&] { r.counter("labels_total", "h", c.labels); }).find(c.rule) !=
               std::string::npos);
         CHECK(refusal([&] { r.histogram("labels_seconds", "h", c.labels); }).find(c.rule) !=
@@ -148,7 +149,7 @@ TEST_CASE("bad label names are refused naming the rule") {
 
 TEST_CASE("help, buckets and label values are checked") {
     MetricsRegistry r;
-    CHECK(refusal([&] { r.counter("help_total", "bell\x07"); }).find("control") !=
+    CHECK(refusal([&] { r.counter("help_total", "two\nlines"); }).find("control") !=
           std::string::npos);
     CHECK(refusal([&] {
               r.counter("help_total", std::string(1025, 'h'));
@@ -241,7 +242,7 @@ TEST_CASE("counters ignore negative and NaN; a default handle does nothing") {
 TEST_CASE("8 threads updating the same series lose nothing") {
     MetricsRegistry r;
     auto counter = r.counter("threads_total", "h", {"kind"});
-    auto gauge = r.gauge("threads_gauge", "h").labels({});
+    auto gauge = r.gauge("threads_in_flight", "h").labels({});
     auto histogram = r.histogram("threads_seconds", "h", {}, {0.5, 1.5}).labels({});
     constexpr int threads = 8, per_thread = 20000;
     std::vector<std::thread> pool;
