@@ -294,7 +294,9 @@ TEST_CASE("listen addresses: HOST:PORT and [IPV6]:PORT, anything else names the 
     CHECK(parse_listen_address("127.0.0.1:9100").port == 9100);
     CHECK(parse_listen_address("[::1]:0").host == "::1");
     CHECK(parse_listen_address("localhost:65535").port == 65535);
-    for (const char *bad : {"127.0.0.1", ":9100", "127.0.0.1:", "127.0.0.1:x", "1.2.3.4:65536",
+    CHECK(parse_listen_address("9100").host == "127.0.0.1"); // loopback unless told
+    CHECK(parse_listen_address("9100").port == 9100);
+    for (const char *bad : {"", "host", ":9100", "127.0.0.1:", "127.0.0.1:x", "1.2.3.4:65536",
                             "::1:9100", "[::1]9100", "[::1"}) {
         INFO(bad);
         CHECK_THROWS_AS(parse_listen_address(bad), std::invalid_argument);

@@ -209,8 +209,9 @@ class MetricsServer {
     std::unique_ptr<Impl> impl_;
 };
 
-// Splits "HOST:PORT" ("[::1]:9100" for IPv6) for --metrics-listen;
-// std::invalid_argument naming the rule otherwise.
+// Splits "HOST:PORT" ("[::1]:9100" for IPv6; a bare "PORT" means
+// 127.0.0.1:PORT) for --metrics-listen; std::invalid_argument naming the
+// rule otherwise.
 struct ListenAddress {
     std::string host;
     uint16_t port = 0;

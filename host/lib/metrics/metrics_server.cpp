@@ -1,6 +1,7 @@
 // GET /metrics over HTTP (cpp-httplib), for `cloudhost watch
 // --metrics-listen` and dispatchers that want the same.
 #include "cloudhost/metrics.hpp"
+#include "cloudhost/tag_rules.hpp"
 
 #include <httplib.h>
 
@@ -25,6 +26,12 @@ MetricsServer::MetricsServer(std::shared_ptr<MetricsRegistry> registry, const st
     impl_->server.set_read_timeout(5, 0);
     impl_->server.set_write_timeout(5, 0);
     impl_->server.set_keep_alive_max_count(100);
+    // httplib's default also sets SO_REUSEPORT, which would let a second
+    // server share the port silently; a port in use must be an error.
+    impl_->server.set_socket_options([](auto sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     MetricsRegistry *served = impl_->registry.get();
     impl_->server.Get("/metrics", [served](const httplib::Request &, httplib::Response &res) {
         res.set_content(served->render(), std::string(metrics_content_type).c_str());
@@ -53,7 +60,7 @@ uint16_t MetricsServer::port() const noexcept {
 }
 
 ListenAddress parse_listen_address(std::string_view text) {
-    const std::string shown(text);
+    const std::string shown = printable(text);
     ListenAddress out;
     std::string_view port_text;
     if (!text.empty() && text.front() == '[') {
@@ -64,10 +71,13 @@ ListenAddress parse_listen_address(std::string_view text) {
         port_text = text.substr(close + 2);
     } else {
         const auto colon = text.rfind(':');
-        if (colon == std::string_view::npos)
-            throw std::invalid_argument("\"" + shown + "\": expected HOST:PORT");
-        out.host = std::string(text.substr(0, colon));
-        port_text = text.substr(colon + 1);
+        if (colon == std::string_view::npos) {
+            out.host = "127.0.0.1"; // a bare PORT: loopback only
+            port_text = text;
+        } else {
+            out.host = std::string(text.substr(0, colon));
+            port_text = text.substr(colon + 1);
+        }
         if (out.host.find(':') != std::string::npos)
             throw std::invalid_argument("\"" + shown + "\": write an IPv6 address as [ADDR]:PORT");
     }
@@ -78,7 +88,8 @@ ListenAddress parse_listen_address(std::string_view text) {
         std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
     if (port_text.empty() || error != std::errc() || end != port_text.data() + port_text.size() ||
         value > 65535)
-        throw std::invalid_argument("\"" + shown + "\": the port must be a number 0-65535");
+        throw std::invalid_argument("\"" + shown +
+                                    "\": expected PORT or HOST:PORT, the port a number 0-65535");
     out.port = static_cast<uint16_t>(value);
     return out;
 }
