@@ -93,4 +93,35 @@ void record_ssh_command(SshCommandOutcome outcome, std::chrono::nanoseconds late
 enum class TagVerification { verified, refused, error };
 void record_tag_verification(TagVerification outcome) noexcept;
 
+// Records one SSH command when it goes out of scope: `failed` unless told
+// otherwise (so every exit path counts), with the time since construction.
+class SshCommandRecord {
+  public:
+    SshCommandRecord() noexcept : started_(std::chrono::steady_clock::now()) {}
+    ~SshCommandRecord() {
+        record_ssh_command(outcome_, std::chrono::steady_clock::now() - started_);
+    }
+    SshCommandRecord(const SshCommandRecord &) = delete;
+    SshCommandRecord &operator=(const SshCommandRecord &) = delete;
+    void set(SshCommandOutcome outcome) noexcept { outcome_ = outcome; }
+
+  private:
+    std::chrono::steady_clock::time_point started_;
+    SshCommandOutcome outcome_ = SshCommandOutcome::failed;
+};
+
+// Records one instance-secret check when it goes out of scope: `error`
+// unless told otherwise.
+class TagVerificationRecord {
+  public:
+    TagVerificationRecord() = default;
+    ~TagVerificationRecord() { record_tag_verification(outcome_); }
+    TagVerificationRecord(const TagVerificationRecord &) = delete;
+    TagVerificationRecord &operator=(const TagVerificationRecord &) = delete;
+    void set(TagVerification outcome) noexcept { outcome_ = outcome; }
+
+  private:
+    TagVerification outcome_ = TagVerification::error;
+};
+
 } // namespace cloudhost::detail
