@@ -23,6 +23,7 @@ class logger;
 namespace cloudhost {
 
 class DriverLibrary;
+class MetricsRegistry;
 
 namespace detail {
 struct InstanceSetCore;
@@ -37,6 +38,9 @@ struct InstanceSetOptions {
     double max_cloud_ops_per_second = 0;
     // Driver log records go here (with their fields). Null: spdlog default.
     std::shared_ptr<spdlog::logger> logger;
+    // Where the set's metrics and its driver's go (cloudhost/metrics.hpp).
+    // Null: the process-wide default_metrics_registry().
+    std::shared_ptr<MetricsRegistry> metrics_registry;
 };
 
 enum class Operation : std::size_t { create, instances, destroy, set_tags, count_ };

@@ -20,6 +20,9 @@ std::shared_ptr<Binding> Binding::open(std::shared_ptr<DriverLibrary> library,
     c_args.instance_set_id = to_ch_str(args.instance_set_id);
     c_args.shared_resource_tags = shared_tags.get();
     c_args.logger = binding->logger_.c_logger();
+    binding->metrics_ = std::make_unique<DriverMetricsService>(
+        args.metrics_registry, binding->library_->info().name, args.instance_set_id);
+    c_args.metrics = binding->metrics_->c_metrics();
     ErrorRecord error;
     ch_instance_set *set = nullptr;
     const ch_status status = binding->table_.instance_set_new(&c_args, &set, error.get());

@@ -14,6 +14,8 @@
 #include "cloudhost/logging.hpp"
 #include "cloudhost/types.hpp"
 
+#include "../metrics/driver_metrics_service.hpp"
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -26,6 +28,7 @@ struct BindingArgs {
     std::string instance_set_id;
     Tags shared_resource_tags;
     std::shared_ptr<spdlog::logger> logger;
+    std::shared_ptr<MetricsRegistry> metrics_registry; // null: the default registry
 };
 
 class Binding {
@@ -57,6 +60,7 @@ class Binding {
     std::shared_ptr<DriverLibrary> library_; // first member: destroyed last
     const ch_driver_v1 &table_;
     DriverLogger logger_; // must outlive instance_set_free (driver.h rule 5)
+    std::unique_ptr<DriverMetricsService> metrics_; // the same (driver.h, "Metrics")
     ch_instance_set *set_ = nullptr;
     std::atomic<bool> stopped_{false};
     std::atomic<long> in_flight_{0};

@@ -70,6 +70,8 @@ struct HotSwappableInstanceSet::State {
     std::vector<Retired> retired;
     bool warned_kept = false;
     std::unique_ptr<DriverWatcher> watcher;
+    std::shared_ptr<MetricsRegistry> metrics_registry; // null: the default one
+    std::string instance_set_id;
 
     detail::InstanceSetCore &core() const { return *set.core(); }
     // Shared: a reference into a snapshot would dangle after the next swap.
@@ -81,7 +83,12 @@ struct HotSwappableInstanceSet::State {
         SwapEvent e{kind, options.driver_name, std::move(version), {}, {}, {}, {}};
         return e;
     }
-    void emit(const SwapEvent &e) { detail::deliver(*logger, options.on_event, e); }
+    void emit(const SwapEvent &e) {
+        detail::record_hot_swap_event(metrics_registry ? *metrics_registry
+                                                       : *default_metrics_registry(),
+                                      e.driver, instance_set_id, swap_event_name(e.kind));
+        detail::deliver(*logger, options.on_event, e);
+    }
 
     std::vector<DriverFile> scan_and_report();
     bool swap_locked(std::shared_ptr<DriverLibrary> library, const std::filesystem::path &file);
@@ -141,7 +148,8 @@ bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> 
     try {
         const auto &o = set_core.options;
         next = detail::Binding::open(
-            std::move(library), {o.config_json, o.instance_set_id, o.shared_resource_tags, logger});
+            std::move(library),
+            {o.config_json, o.instance_set_id, o.shared_resource_tags, logger, o.metrics_registry});
     } catch (const std::exception &e) {
         return refuse(SwapEventKind::load_failed, std::string("init: ") + e.what());
     }
@@ -202,6 +210,8 @@ HotSwappableInstanceSet::HotSwappableInstanceSet(const Catalog &catalog,
     : state_(std::make_unique<State>(catalog, std::move(options))) {
     auto &s = *state_;
     s.logger = set_options.logger ? set_options.logger : spdlog::default_logger();
+    s.metrics_registry = set_options.metrics_registry;
+    s.instance_set_id = set_options.instance_set_id;
     const std::lock_guard lock(s.mutex);
     s.scan_and_report();
     auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint);

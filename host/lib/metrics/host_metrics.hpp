@@ -59,6 +59,7 @@ class OperationMetrics {
     void record_throttled(Operation op) noexcept { throttled_[index(op)].inc(); }
     void record_tick(Operation op) noexcept { limiter_waits_[index(op)].inc(); }
     void set_instances(std::size_t count) noexcept { instances_.set(static_cast<double>(count)); }
+    const std::string &driver_version() const noexcept { return labels_[1]; }
 
   private:
     static constexpr std::size_t ops = static_cast<std::size_t>(Operation::count_);
