@@ -11,6 +11,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,7 +28,13 @@ class MetricsRegistry;
 
 namespace detail {
 struct InstanceSetCore;
-}
+class DriverEndpoint;
+struct EndpointArgs;
+// Opens the driver's instance set and returns what serves it (see
+// host/lib/core/driver_endpoint.hpp).
+using EndpointFactory = std::function<std::unique_ptr<DriverEndpoint>(
+    std::shared_ptr<DriverLibrary> library, const EndpointArgs &args)>;
+} // namespace detail
 
 struct InstanceSetOptions {
     std::string config_json = "{}"; // driver parameters, passed verbatim
@@ -38,6 +45,9 @@ struct InstanceSetOptions {
     double max_cloud_ops_per_second = 0;
     // Driver log records go here (with their fields). Null: spdlog default.
     std::shared_ptr<spdlog::logger> logger;
+    // Where the driver's code runs: null = in this process, through its C
+    // function table. Hot swaps open new versions the same way.
+    detail::EndpointFactory endpoint_factory;
     // Where the set's metrics and its driver's go (cloudhost/metrics.hpp).
     // Null: the process-wide default_metrics_registry().
     std::shared_ptr<MetricsRegistry> metrics_registry;
