@@ -5,6 +5,7 @@
 #include "../json_output.hpp"
 
 #include "cloudhost/hot_swap.hpp"
+#include "cloudhost/metrics.hpp"
 #include "cloudhost/printable.hpp"
 
 #include <spdlog/spdlog.h>
@@ -24,8 +25,27 @@ extern "C" void request_stop(int) {
 
 struct WatchFlags {
     bool json = false;
-    std::string duration; // "" = until SIGINT/SIGTERM
+    std::string duration;       // "" = until SIGINT/SIGTERM
+    std::string metrics_listen; // "" = no /metrics endpoint
 };
+
+// --metrics-listen: nothing, or where to serve (UsageError naming the flag).
+std::optional<ListenAddress> metrics_listen_address(const std::string &text) {
+    if (text.empty())
+        return std::nullopt;
+    try {
+        return parse_listen_address(text);
+    } catch (const std::invalid_argument &e) {
+        throw UsageError(std::string("--metrics-listen: ") + e.what());
+    }
+}
+
+std::unique_ptr<MetricsServer> serve_metrics(const std::optional<ListenAddress> &address) {
+    if (!address)
+        return nullptr;
+    return std::make_unique<MetricsServer>(default_metrics_registry(), address->host,
+                                           address->port);
+}
 
 // Prints events from any thread, one whole line at a time.
 class EventPrinter {
@@ -74,6 +94,8 @@ Command add_watch_command(CLI::App &app, CliContext &context) {
     sub->add_option("--duration", f->duration,
                     "Stop after this long (e.g. 30s); default: until "
                     "interrupted");
+    sub->add_option("--metrics-listen", f->metrics_listen,
+                    "Serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: 127.0.0.1)");
     return {sub, [&context, f] {
                 std::optional<std::chrono::milliseconds> duration;
                 if (!f->duration.empty()) {
@@ -83,6 +105,7 @@ Command add_watch_command(CLI::App &app, CliContext &context) {
                         throw UsageError(std::string("--duration: ") + e.what());
                     }
                 }
+                const auto metrics_address = metrics_listen_address(f->metrics_listen);
                 const Config &config = context.config();
                 EventPrinter printer(f->json);
                 HotSwapOptions options;
@@ -97,6 +120,7 @@ Command add_watch_command(CLI::App &app, CliContext &context) {
                 };
                 HotSwappableInstanceSet set(context.catalog(), context.instance_set_options(),
                                             options);
+                const auto metrics_server = serve_metrics(metrics_address);
                 printer.print("started",
                               {{"driver", config.driver}, {"version", set.active().version}});
                 set.start_watching();

@@ -24,6 +24,7 @@ class logger;
 namespace cloudhost {
 
 class DriverLibrary;
+class MetricsRegistry;
 
 namespace detail {
 struct InstanceSetCore;
@@ -47,6 +48,9 @@ struct InstanceSetOptions {
     // Where the driver's code runs: null = in this process, through its C
     // function table. Hot swaps open new versions the same way.
     detail::EndpointFactory endpoint_factory;
+    // Where the set's metrics and its driver's go (cloudhost/metrics.hpp).
+    // Null: the process-wide default_metrics_registry().
+    std::shared_ptr<MetricsRegistry> metrics_registry;
 };
 
 enum class Operation : std::size_t { create, instances, destroy, set_tags, count_ };

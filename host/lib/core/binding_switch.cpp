@@ -32,6 +32,7 @@ std::shared_ptr<Binding> InstanceSetCore::swap_binding(std::shared_ptr<Binding> 
         rebind_table_ = std::move(listed);
     }
     const Binding *next_raw = next.get();
+    metrics.use_version(next_raw->library().info().version);
     auto previous = binding_.exchange(std::move(next));
     current_.store(next_raw);
     return previous;

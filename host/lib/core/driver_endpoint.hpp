@@ -34,6 +34,10 @@
 #include <string_view>
 #include <vector>
 
+namespace cloudhost {
+class MetricsRegistry;
+}
+
 namespace cloudhost::detail {
 
 // An opaque reference to one driver instance handle, owned by the host
@@ -98,7 +102,8 @@ struct EndpointArgs {
     std::string config_json;
     std::string instance_set_id;
     Tags shared_resource_tags;
-    std::shared_ptr<spdlog::logger> logger; // null: spdlog's default logger
+    std::shared_ptr<spdlog::logger> logger;            // null: spdlog's default logger
+    std::shared_ptr<MetricsRegistry> metrics_registry; // the driver's metrics; null: the default
 };
 
 // EndpointFactory (cloudhost/instance_set.hpp) opens one driver instance set

@@ -286,6 +286,9 @@ std::unique_ptr<DriverEndpoint> InProcessEndpoint::open(std::shared_ptr<DriverLi
     c_args.instance_set_id = to_ch_str(args.instance_set_id);
     c_args.shared_resource_tags = shared_tags.get();
     c_args.logger = endpoint->logger_.c_logger();
+    endpoint->metrics_ = std::make_unique<DriverMetricsService>(
+        args.metrics_registry, endpoint->library_->info().name, args.instance_set_id);
+    c_args.metrics = endpoint->metrics_->c_metrics();
     ErrorRecord error;
     ch_instance_set *set = nullptr;
     const ch_status status = guarded("instance_set_new", [&] {

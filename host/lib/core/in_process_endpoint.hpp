@@ -11,6 +11,8 @@
 
 #include "driver_endpoint.hpp"
 
+#include "../metrics/driver_metrics_service.hpp"
+
 #include "cloudhost/driver.h"
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/logging.hpp"
@@ -69,6 +71,7 @@ class InProcessEndpoint final : public DriverEndpoint {
     std::shared_ptr<DriverLibrary> library_; // first member: destroyed last
     const ch_driver_v1 &table_;
     DriverLogger logger_;
+    std::unique_ptr<DriverMetricsService> metrics_; // valid until instance_set_free, as logger_
     ch_instance_set *set_ = nullptr;
     std::atomic<bool> stopped_{false};
 

@@ -37,6 +37,8 @@ namespace detail {
 InstanceSetCore::InstanceSetCore(InstanceSetOptions options_in,
                                  std::shared_ptr<Binding> first_binding)
     : options(std::move(options_in)), limiter(options.max_cloud_ops_per_second),
+      metrics(options.metrics_registry, first_binding->library().info().name,
+              first_binding->library().info().version, options.instance_set_id),
       binding_(first_binding), current_(first_binding.get()),
       logger_(options.logger ? options.logger : spdlog::default_logger()),
       driver_name_(first_binding->library().info().name) {}
@@ -46,6 +48,7 @@ void InstanceSetCore::gate_check(Operation op) {
         gate.check(operation_name(op));
     } catch (const RateLimitError &) {
         counters.record_throttled(op);
+        metrics.record_throttled(op);
         throw;
     }
 }
@@ -89,10 +92,11 @@ InstanceSet InstanceSet::open(std::shared_ptr<DriverLibrary> library, InstanceSe
     detail::validate_config_json(options.config_json);
     validate_tags(options.shared_resource_tags, "SharedResourceTags");
 
-    auto binding = Binding::open(std::move(library),
-                                 {options.config_json, options.instance_set_id,
-                                  options.shared_resource_tags, options.logger},
-                                 options.endpoint_factory);
+    auto binding =
+        Binding::open(std::move(library),
+                      {options.config_json, options.instance_set_id, options.shared_resource_tags,
+                       options.logger, options.metrics_registry},
+                      options.endpoint_factory);
     auto core = std::make_shared<InstanceSetCore>(std::move(options), std::move(binding));
     auto owner = std::make_shared<detail::SetHandleOwner>(core);
     InstanceSet set;
@@ -144,6 +148,7 @@ std::vector<Instance> InstanceSet::instances(const Tags &filter) {
         binding->endpoint().instances(filter, collector);
         collector.check("instances");
         result = std::move(collector.instances());
+        core.metrics.set_instances(result.size());
         if (collector.skipped() > 0)
             core.logger().debug("instances: host filter dropped {} of {} listed driver={}",
                                 collector.skipped(), collector.skipped() + result.size(),

@@ -10,6 +10,8 @@
 #include "ops_limiter.hpp"
 #include "rate_limit_gate.hpp"
 
+#include "../metrics/set_metrics.hpp"
+
 #include "cloudhost/errors.hpp"
 #include "cloudhost/instance_set.hpp"
 
@@ -58,6 +60,7 @@ struct InstanceSetCore : std::enable_shared_from_this<InstanceSetCore> {
     OperationCounterSet counters;
     OpsLimiter limiter;
     RateLimitGate gate;
+    SetMetrics metrics;
 
   private:
     void gate_check(Operation op);
@@ -81,6 +84,7 @@ template <class Call> void InstanceSetCore::limited_call(Operation op, Call &&ca
     if (limiter.enabled()) {
         limiter.wait_for_tick();
         counters.record_tick(op);
+        metrics.record_tick(op);
         gate_check(op); // a rate limit may have arrived while we waited
     }
     const auto start = std::chrono::steady_clock::now();
@@ -89,13 +93,16 @@ template <class Call> void InstanceSetCore::limited_call(Operation op, Call &&ca
         call();
     } catch (const RateLimitError &e) {
         counters.record_call(op, latency(), true);
+        metrics.record_call(op, std::current_exception(), latency());
         on_rate_limit(op, e.earliest_retry(), e.what());
         throw;
     } catch (...) {
         counters.record_call(op, latency(), true);
+        metrics.record_call(op, std::current_exception(), latency());
         throw;
     }
     counters.record_call(op, latency(), false);
+    metrics.record_call(op, nullptr, latency());
 }
 
 } // namespace cloudhost::detail

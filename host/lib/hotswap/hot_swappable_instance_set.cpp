@@ -73,6 +73,8 @@ struct HotSwappableInstanceSet::State {
     std::vector<Retired> retired;
     bool warned_kept = false;
     std::unique_ptr<DriverWatcher> watcher;
+    std::shared_ptr<MetricsRegistry> metrics_registry; // null: the default one
+    std::string instance_set_id;
 
     detail::InstanceSetCore &core() const { return *set.core(); }
     // Shared: a reference into a snapshot would dangle after the next swap.
@@ -84,7 +86,12 @@ struct HotSwappableInstanceSet::State {
         SwapEvent e{kind, options.driver_name, std::move(version), {}, {}, {}, {}};
         return e;
     }
-    void emit(const SwapEvent &e) { detail::deliver(*logger, options.on_event, e); }
+    void emit(const SwapEvent &e) {
+        detail::record_hot_swap_event(metrics_registry ? *metrics_registry
+                                                       : *default_metrics_registry(),
+                                      e.driver, instance_set_id, swap_event_name(e.kind));
+        detail::deliver(*logger, options.on_event, e);
+    }
 
     // Why a candidate binding was not switched to.
     struct Refusal {
@@ -240,6 +247,8 @@ HotSwappableInstanceSet::HotSwappableInstanceSet(const Catalog &catalog,
     : state_(std::make_unique<State>(catalog, std::move(options))) {
     auto &s = *state_;
     s.logger = set_options.logger ? set_options.logger : spdlog::default_logger();
+    s.metrics_registry = set_options.metrics_registry;
+    s.instance_set_id = set_options.instance_set_id;
     const std::lock_guard lock(s.mutex);
     s.scan_and_report();
     auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint);
@@ -362,7 +371,8 @@ bool HotSwappableInstanceSet::reload(InstanceSetOptions set_options) {
                       "would be orphaned)");
 
     const detail::BindingArgs args{std::move(set_options.config_json), current.instance_set_id,
-                                   std::move(set_options.shared_resource_tags), current.logger};
+                                   std::move(set_options.shared_resource_tags), current.logger,
+                                   current.metrics_registry};
     const auto refusal = s.switch_binding(active->shared_library(), args, [&](const std::string &) {
         s.core().limiter.set_rate(set_options.max_cloud_ops_per_second);
         auto e = s.event(SwapEventKind::reloaded, version);

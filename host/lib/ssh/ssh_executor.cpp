@@ -1,5 +1,6 @@
 #include "cloudhost/ssh_executor.hpp"
 
+#include "../metrics/host_metrics.hpp"
 #include "cloudhost/errors.hpp"
 #include "ssh_connection.hpp"
 
@@ -121,6 +122,7 @@ SshExecutor::Pool::Lease SshExecutor::Pool::acquire() {
     } catch (...) {
         error = std::current_exception();
     }
+    detail::record_ssh_connection(error == nullptr);
 
     lock.lock();
     setting_up = false;
@@ -217,6 +219,7 @@ CommandOutput SshExecutor::execute(const Environment &env, std::string_view comm
     if (!timeout) {
         timeout = pool_->options.command_timeout;
     }
+    detail::SshCommandRecord record; // failed unless set below
     for (int attempt = 1;; ++attempt) {
         Pool::Lease lease = pool_->acquire();
         SshConnection::Deadline deadline;
@@ -226,6 +229,7 @@ CommandOutput SshExecutor::execute(const Environment &env, std::string_view comm
         try {
             CommandOutput output = lease.connection->run(env, command, stdin_data, deadline);
             pool_->release(std::move(lease), true);
+            record.set(detail::SshCommandOutcome::ok);
             return output;
         } catch (const detail::CommandNotStartedError &error) {
             // The connection is dead (server restarted, network cut): so are
@@ -238,6 +242,7 @@ CommandOutput SshExecutor::execute(const Environment &env, std::string_view comm
             }
             spdlog::debug("ssh: {}; reconnecting", error.what());
         } catch (const CommandTimeoutError &) {
+            record.set(detail::SshCommandOutcome::timeout);
             pool_->release(std::move(lease), true);
             throw;
         } catch (...) {

@@ -1,5 +1,6 @@
 #include "cloudhost/tag_verifier.hpp"
 
+#include "../metrics/host_metrics.hpp"
 #include "cloudhost/errors.hpp"
 
 #include <openssl/crypto.h>
@@ -131,7 +132,9 @@ void TagVerifier::verify_host_key(const std::string &openssh_public_key,
     } catch (const NotImplementedError &) {
         // the driver cannot tell: fall back to the secret
     }
+    detail::TagVerificationRecord record; // error unless set below
     if (secret_.empty()) {
+        record.set(detail::TagVerification::refused);
         throw NotImplementedError("instance has no InstanceSecret tag");
     }
     if (unverified_connection == nullptr) {
@@ -149,8 +152,10 @@ void TagVerifier::verify_host_key(const std::string &openssh_public_key,
                           (reason.empty() ? std::string() : ": " + reason.substr(0, 200)));
     }
     if (!same_secret(output.stdout_data, secret_)) {
+        record.set(detail::TagVerification::refused);
         throw DriverError("bad instance secret");
     }
+    record.set(detail::TagVerification::verified);
 }
 
 } // namespace cloudhost

@@ -319,6 +319,9 @@ typedef struct ch_instance_set_args {
     ch_str instance_set_id; /* "xxxxx-xxxxx-xxxxxxxxxxxxxxx", validated */
     ch_tags shared_resource_tags;
     const ch_logger *logger; /* rule 5 */
+    /* Appended: the host's metrics service (see "Metrics" below), or NULL.
+     * Read it only if CH_HAS_MEMBER(args, ch_instance_set_args, metrics). */
+    const struct ch_metrics *metrics;
 } ch_instance_set_args;
 
 typedef struct ch_create_args {
@@ -409,6 +412,71 @@ typedef ch_status (*ch_driver_entry_fn)(const ch_entry_request *request, ch_entr
 #define CH_DRIVER_ENTRY(request_, reply_)                                                          \
     CH_EXTERN_C CH_DRIVER_EXPORT ch_status cloudhost_driver_entry(                                 \
         const ch_entry_request *request_, ch_entry_reply *reply_)
+
+/* ------------------------------------------------------------------------ */
+/* Metrics (appended): a driver publishes its own Prometheus metrics          */
+/* ------------------------------------------------------------------------ */
+
+/* The host hands a ch_metrics to instance_set_new (args->metrics; a host
+ * older than this header hands none). A driver registers each metric once,
+ * gets one series handle per label combination once, then updates the
+ * series from any thread: updates take no lock and allocate nothing.
+ *
+ * The host exposes a metric `NAME` of driver `d` as
+ * `cloudhost_driver_<d>_NAME` (`-` in the driver name becomes `_`) with two
+ * labels of its own first: driver, instance_set_id. NAME must match
+ * [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]*, neither
+ * starting with "__"; label names are unique and not "driver",
+ * "instance_set_id", nor "le" in a histogram; label values are UTF-8
+ * without control characters. Registering a NAME again with the same
+ * kind, labels and buckets (another set, a new driver version) returns the
+ * same metric; anything else is refused with CH_ERR_INVALID_CONFIG and a
+ * message naming the rule.
+ *
+ * Ownership: ch_metric and ch_metric_series handles are opaque tokens of
+ * the ch_metrics that issued them (rule 4 reversed: host-owned), valid until
+ * instance_set_free returns; pass them back to that ch_metrics only. Every
+ * argument is borrowed for the call (rule 1). No host memory is reachable
+ * through a handle, so a host may give out plain numbers (an isolating
+ * host forwards them to the real service). */
+typedef struct ch_metric ch_metric;               /* opaque, host-owned */
+typedef struct ch_metric_series ch_metric_series; /* opaque, host-owned */
+
+typedef enum ch_metric_kind {
+    CH_METRIC_COUNTER = 1,  /* only goes up: add(value >= 0) */
+    CH_METRIC_GAUGE = 2,    /* set() or add() any value */
+    CH_METRIC_HISTOGRAM = 3 /* observe() values into buckets */
+} ch_metric_kind;
+
+typedef struct ch_metric_desc {
+    uint32_t struct_size;
+    uint32_t kind; /* a ch_metric_kind */
+    ch_str name;   /* without the host's prefix */
+    ch_str help;
+    const ch_str *label_names; /* label_count names, fixed for the metric */
+    size_t label_count;
+    const double *buckets; /* histogram: increasing upper bounds (+Inf implied); */
+    size_t bucket_count;   /* 0 = the host's (5 ms .. 10 min, for cloud calls) */
+} ch_metric_desc;
+
+typedef struct ch_metrics {
+    uint32_t struct_size;
+    void *ctx;
+    /* Registers (or finds) a metric; *out valid until instance_set_free. */
+    ch_status (*register_metric)(void *ctx, const ch_metric_desc *desc, ch_metric **out,
+                                 ch_error *error);
+    /* The series of `metric` for these label values (as many as its label
+     * names, in their order). Call once per combination and keep it: this
+     * one may lock and allocate. */
+    ch_status (*series)(void *ctx, ch_metric *metric, const ch_str *label_values, size_t count,
+                        ch_metric_series **out, ch_error *error);
+    /* Cheap, lock-free, from any thread. Values that do not fit the kind
+     * are ignored: add() of a negative or NaN to a counter, set() on
+     * anything but a gauge, observe() on anything but a histogram. */
+    void (*add)(void *ctx, ch_metric_series *series, double value);
+    void (*set)(void *ctx, ch_metric_series *series, double value);
+    void (*observe)(void *ctx, ch_metric_series *series, double value);
+} ch_metrics;
 
 #ifdef __cplusplus
 }

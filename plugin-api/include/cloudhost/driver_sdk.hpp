@@ -23,6 +23,7 @@
 #define CLOUDHOST_DRIVER_SDK_HPP
 
 #include "cloudhost/driver.h"
+#include "cloudhost/driver_sdk_metrics.hpp"
 
 #include <chrono>
 #include <cstring>
@@ -257,6 +258,7 @@ struct InstanceSetArgs {
     std::string instance_set_id;
     Tags shared_resource_tags;
     Logger logger;
+    Metrics metrics; // the host's metrics service (inert with an older host)
 };
 
 using Factory = std::unique_ptr<InstanceSet> (*)(const InstanceSetArgs &);
@@ -382,6 +384,8 @@ template <Factory MakeSet> struct Bridge {
             a.instance_set_id = to_string(args->instance_set_id);
             a.shared_resource_tags = to_tags(args->shared_resource_tags);
             a.logger = Logger(args->logger);
+            if (CH_HAS_MEMBER(args, ch_instance_set_args, metrics))
+                a.metrics = Metrics(args->metrics);
             auto set = MakeSet(a);
             if (!set)
                 throw Error("driver factory returned no instance set");
