@@ -34,6 +34,12 @@ enum class SwapEventKind {
     kept,                // the active file is gone and nothing may replace it
     unloaded,            // a retired version's library is no longer mapped
     unload_failed,       // ... it is still mapped although nothing refers to it
+    // Isolated drivers (host/lib/isolation): the helper process died (reason:
+    // signal or exit status), a new one serves calls, or crashes came so fast
+    // that restarts stopped until the back-off expires.
+    driver_crashed,
+    driver_restarted,
+    driver_down,
 };
 const char *swap_event_name(SwapEventKind kind) noexcept;
 

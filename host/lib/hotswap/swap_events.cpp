@@ -24,6 +24,12 @@ const char *swap_event_name(SwapEventKind kind) noexcept {
         return "unloaded";
     case SwapEventKind::unload_failed:
         return "unload_failed";
+    case SwapEventKind::driver_crashed:
+        return "driver_crashed";
+    case SwapEventKind::driver_restarted:
+        return "driver_restarted";
+    case SwapEventKind::driver_down:
+        return "driver_down";
     }
     return "unknown";
 }
@@ -39,6 +45,8 @@ bool is_warning(SwapEventKind kind) {
     case SwapEventKind::health_check_failed:
     case SwapEventKind::kept:
     case SwapEventKind::unload_failed:
+    case SwapEventKind::driver_crashed:
+    case SwapEventKind::driver_down:
         return true;
     default:
         return false;
