@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cloudhost/instance.hpp"
+#include "cloudhost/isolation.hpp"
 #include "cloudhost/types.hpp"
 
 #include <array>
@@ -37,6 +38,8 @@ struct InstanceSetOptions {
     double max_cloud_ops_per_second = 0;
     // Driver log records go here (with their fields). Null: spdlog default.
     std::shared_ptr<spdlog::logger> logger;
+    // In process or in a helper process (cloudhost/isolation.hpp).
+    IsolationSettings isolation;
 };
 
 enum class Operation : std::size_t { create, instances, destroy, set_tags, count_ };
