@@ -46,6 +46,8 @@ int main(int argc, char **argv) {
         std::string_view v;
         if (option(arg, "--fd=", v))
             sandbox.channel_fd = number<int>(v, "--fd");
+        else if (option(arg, "--library-fd=", v))
+            sandbox.library_fd = number<int>(v, "--library-fd");
         else if (option(arg, "--parent=", v))
             sandbox.parent = number<pid_t>(v, "--parent");
         else if (option(arg, "--max-address-space=", v))
@@ -70,10 +72,12 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "cloudhost-driver-host: sandbox: %s\n", e.what());
         return 2;
     }
-    const auto opener = [](const cloudhost::isolation::OpenRequest &request,
-                           std::shared_ptr<spdlog::logger> logger) {
-        // The same loader as in process: the private, verified copy.
-        auto library = cloudhost::DriverLibrary::open(request.library_path, request.info);
+    const std::string library_path = "/proc/self/fd/" + std::to_string(sandbox.library_fd);
+    const auto opener = [&](const cloudhost::isolation::OpenRequest &request,
+                            std::shared_ptr<spdlog::logger> logger) {
+        // The same loader as in process, on the private copy the host
+        // verified and handed over open (request.library_path names it).
+        auto library = cloudhost::DriverLibrary::open(library_path, request.info);
         cloudhost::detail::EndpointArgs args{request.config_json, request.instance_set_id,
                                              request.shared_resource_tags, std::move(logger)};
         return cloudhost::detail::InProcessEndpoint::open(std::move(library), args);

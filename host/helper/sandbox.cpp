@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/close_range.h>
 #include <pwd.h>
 #include <stdexcept>
 #include <sys/prctl.h>
@@ -29,15 +28,16 @@ void set_limit(int resource, std::uint64_t value, const char *name) {
         fail(std::string("setrlimit ") + name);
 }
 
-void close_other_fds(int keep) {
-    // 0-2 stay (stdin is /dev/null, stdout goes to stderr); `keep` stays.
-    if (keep > 3 && ::syscall(SYS_close_range, 3u, static_cast<unsigned>(keep - 1), 0u) != 0)
+void close_other_fds(int channel, int library) {
+    // 0-2 stay (stdin is /dev/null, stdout goes to stderr), and the two fds
+    // the host handed over, which must sit right after them.
+    if (channel != 3 || library != 4)
+        throw std::runtime_error("the host hands over fds 3 and 4");
+    if (::syscall(SYS_close_range, 5u, ~0u, 0u) != 0)
         fail("close_range");
-    if (::syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u) != 0)
-        fail("close_range");
-    // Whatever the driver execs must not inherit the channel.
-    if (::fcntl(keep, F_SETFD, FD_CLOEXEC) != 0)
-        fail("fcntl channel");
+    // Whatever the driver execs must not inherit them.
+    if (::fcntl(channel, F_SETFD, FD_CLOEXEC) != 0 || ::fcntl(library, F_SETFD, FD_CLOEXEC) != 0)
+        fail("fcntl FD_CLOEXEC");
 }
 
 void become(const std::string &user) {
@@ -110,7 +110,7 @@ void enter_sandbox(const SandboxOptions &options) {
         throw std::runtime_error("the host process is gone");
     if (::getpgrp() != ::getpid() && ::setpgid(0, 0) != 0)
         fail("setpgid");
-    close_other_fds(options.channel_fd);
+    close_other_fds(options.channel_fd, options.library_fd);
     if (options.max_address_space != 0)
         set_limit(RLIMIT_AS, options.max_address_space, "RLIMIT_AS");
     if (options.max_open_files != 0)

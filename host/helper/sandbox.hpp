@@ -15,7 +15,8 @@ namespace cloudhost::helper {
 
 struct SandboxOptions {
     int channel_fd = 3;
-    pid_t parent = 0; // the host; 0: not checked
+    int library_fd = 4; // the driver's private copy, open for reading
+    pid_t parent = 0;   // the host; 0: not checked
     std::uint64_t max_address_space = 0;
     std::uint64_t max_open_files = 1024;
     std::string user;

@@ -50,22 +50,34 @@ std::string describe_status(int status) {
 
 } // namespace
 
-HelperProcess::HelperProcess(const std::filesystem::path &executable, const HelperLimits &limits) {
+HelperProcess::HelperProcess(const std::filesystem::path &executable,
+                             const std::filesystem::path &library, const HelperLimits &limits) {
+    const int opened = ::open(library.c_str(), O_RDONLY | O_CLOEXEC);
+    const int library_fd = opened < 0 ? -1 : ::fcntl(opened, F_DUPFD_CLOEXEC, 10);
+    if (opened >= 0)
+        ::close(opened);
+    if (library_fd < 0)
+        throw DriverCrashedError("driver helper: " + library.string() + ": " +
+                                 std::strerror(errno));
     int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        ::close(library_fd);
         throw DriverCrashedError(std::string("driver helper: socketpair: ") + std::strerror(errno));
+    }
     // The child's end must not already be fd 3 (dup2 onto itself would keep
     // FD_CLOEXEC set).
     const int child_end = ::fcntl(pair[1], F_DUPFD_CLOEXEC, 10);
     ::close(pair[1]);
     if (child_end < 0) {
         ::close(pair[0]);
+        ::close(library_fd);
         throw DriverCrashedError(std::string("driver helper: fcntl: ") + std::strerror(errno));
     }
 
     const std::string exe = executable.string();
     std::vector<std::string> args = {exe,
                                      "--fd=3",
+                                     "--library-fd=4",
                                      "--parent=" + std::to_string(::getpid()),
                                      "--max-address-space=" + std::to_string(limits.address_space),
                                      "--max-open-files=" + std::to_string(limits.open_files),
@@ -88,6 +100,7 @@ HelperProcess::HelperProcess(const std::filesystem::path &executable, const Help
     posix_spawn_file_actions_init(&actions);
     posix_spawnattr_init(&attr);
     posix_spawn_file_actions_adddup2(&actions, child_end, 3);
+    posix_spawn_file_actions_adddup2(&actions, library_fd, 4);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, 2, 1);
     posix_spawnattr_setpgroup(&attr, 0);
@@ -103,6 +116,7 @@ HelperProcess::HelperProcess(const std::filesystem::path &executable, const Help
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     ::close(child_end);
+    ::close(library_fd);
     if (rc != 0) {
         ::close(pair[0]);
         throw DriverCrashedError("driver helper " + exe + ": cannot start: " + std::strerror(rc));

@@ -27,8 +27,12 @@ std::filesystem::path default_driver_host_path();
 
 class HelperProcess {
   public:
-    // Throws DriverCrashedError naming the path and errno if it cannot start.
-    HelperProcess(const std::filesystem::path &executable, const HelperLimits &limits);
+    // `library` (the private copy) is handed over open as fd 4: the helper
+    // loads the bytes the host verified, even after setuid to a user that
+    // could not open the host's 0500 copy. Throws DriverCrashedError naming
+    // the path and errno if it cannot start.
+    HelperProcess(const std::filesystem::path &executable, const std::filesystem::path &library,
+                  const HelperLimits &limits);
     ~HelperProcess(); // kills and reaps
     HelperProcess(const HelperProcess &) = delete;
     HelperProcess &operator=(const HelperProcess &) = delete;

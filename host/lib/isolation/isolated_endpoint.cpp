@@ -77,8 +77,9 @@ class Connection {
             reader_.join();
     }
 
-    void start(const std::filesystem::path &exe, const HelperLimits &limits) {
-        process_ = std::make_unique<HelperProcess>(exe, limits);
+    void start(const std::filesystem::path &exe, const std::filesystem::path &library,
+               const HelperLimits &limits) {
+        process_ = std::make_unique<HelperProcess>(exe, library, limits);
         reader_ = std::thread([this] { read_loop(); });
     }
 
@@ -322,7 +323,7 @@ struct IsolatedEndpoint::State {
                                                  options.spin, std::move(notice));
         current = conn;
         crash_counted = false;
-        conn->start(exe, options.limits);
+        conn->start(exe, library->path(), options.limits);
         const auto &info = library->info();
         call_on(
             conn, Op::open, 10,
