@@ -102,7 +102,7 @@ class CollectingVisitor final : public detail::InstanceVisitor {
             return false; // the endpoint releases it
         }
     }
-    bool needs_tags() const noexcept { return needs_tags_; }
+    bool needs_tags() const noexcept override { return needs_tags_; }
     std::vector<InstanceDesc> out;
 
   private:

@@ -34,7 +34,7 @@ struct OpenRequest {
 struct ServerOptions {
     std::size_t max_threads = 64;
     std::size_t max_frame = 16u << 20;
-    std::chrono::microseconds spin{50};
+    std::chrono::microseconds spin{0};
     // Driver log records forwarded per second at most; the rest are
     // counted and reported in one record.
     std::size_t max_log_records_per_second = 20000;

@@ -18,7 +18,7 @@ struct HelperLimits {
     std::uint64_t address_space = 0; // RLIMIT_AS bytes; 0: unlimited
     std::uint64_t open_files = 1024; // RLIMIT_NOFILE
     std::string user;                // setuid/setgid to this user; "": stay
-    std::uint64_t spin_us = 50;      // helper's reader spins this long before blocking
+    std::uint64_t spin_us = 0;       // helper's reader spins this long before blocking
 };
 
 // The helper executable: $CLOUDHOST_DRIVER_HOST, else the build tree's when

@@ -188,7 +188,7 @@ bool FrameReader::fill(std::size_t need, bool at_frame_start) {
             buffer_.append(chunk, static_cast<std::size_t>(n));
             continue;
         }
-        if (n == 0) {
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) { // the peer is gone
             if (at_frame_start && buffer_.size() == start_)
                 return false;
             throw ProtocolError("connection closed inside a message");
