@@ -8,7 +8,7 @@
 //     stack     unbounded recursion (stack overflow)
 //     flood     200k log records as fast as possible
 //     garbage   bad UTF-8, a 2 MiB id, a wrong struct_size through the sinks
-//     sleep     sleeps for 2 s, then answers normally
+//     sleep     sleeps for 10 s, then answers normally
 //   Create with tag {"fault": "loop"}: never returns.
 // Anything else behaves. Only tests/isolation loads it, in a helper process.
 #include "cloudhost/driver.h"
@@ -155,7 +155,7 @@ ch_status instances(ch_instance_set *s, ch_tags filter, const ch_instance_sink *
         fill(error, CH_ERR_GENERIC, "garbage handed over");
         return CH_ERR_GENERIC;
     } else if (fault == "sleep") {
-        std::this_thread::sleep_for(std::chrono::seconds(2));
+        std::this_thread::sleep_for(std::chrono::seconds(10));
     }
     std::lock_guard lock(set->mutex);
     for (const auto &[id, vm] : set->vms)

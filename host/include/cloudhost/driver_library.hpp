@@ -3,14 +3,20 @@
 // A DriverLibrary is always opened from a private, host-owned copy of the
 // driver file (see Catalog), with RTLD_LOCAL | RTLD_NOW. It is shared by
 // every InstanceSet, Instance and in-flight call that uses it; the library
-// is dlclose()d when the last std::shared_ptr goes away.
+// is dlclose()d when the last std::shared_ptr goes away, except while the
+// process exits (a driver thread that was never joined may still run its
+// code then) and with CLOUDHOST_KEEP_LOADED=1.
 #pragma once
 
 #include "cloudhost/driver.h"
 #include "cloudhost/driver_info.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace cloudhost {
 
@@ -34,6 +40,23 @@ class DriverLibrary {
     // zeroed one at load.
     const ch_driver_v1 &table() const noexcept { return table_; }
 
+    // What the driver did that the host survived, counted for this library
+    // (shared with the objects that outlive it while its code stays mapped).
+    struct Misbehaviour {
+        // C++ exceptions thrown across the C ABI where no result could carry
+        // them (instance_release, instance_set_stop, instance_set_free).
+        std::atomic<std::uint64_t> exceptions_swallowed{0};
+        // Log records a driver sent after instance_set_free had returned.
+        std::atomic<std::uint64_t> log_records_after_free{0};
+    };
+    const std::shared_ptr<Misbehaviour> &misbehaviour() const noexcept { return misbehaviour_; }
+
+    // Keeps `object` alive for as long as this library's code stays mapped:
+    // freed with the dlclose, never if the library stays loaded (what a
+    // driver thread may still reach after instance_set_free, such as the
+    // ch_logger's context).
+    void keep_while_mapped(std::shared_ptr<const void> object);
+
     // Keep libraries mapped after the last reference (for leak checkers that
     // need symbols of unloaded code): CLOUDHOST_KEEP_LOADED=1 sets it too.
     static void set_keep_loaded(bool keep) noexcept;
@@ -45,10 +68,18 @@ class DriverLibrary {
     void *handle_ = nullptr;
     uint32_t abi_version_ = 0;
     ch_driver_v1 table_{};
+    std::shared_ptr<Misbehaviour> misbehaviour_ = std::make_shared<Misbehaviour>();
+    std::mutex kept_mutex_;
+    std::vector<std::shared_ptr<const void>> kept_;
 };
 
 // True while the shared object at `path` is mapped in this process
 // (dlopen with RTLD_NOLOAD): how tests check that a driver unloaded.
 bool is_library_loaded(const std::filesystem::path &path);
+
+// True once the process has begun to exit (std::exit, or main returned)
+// after a driver was loaded: libraries are no longer unloaded and records a
+// driver logs are dropped.
+bool process_exit_began() noexcept;
 
 } // namespace cloudhost

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,7 +28,13 @@ class DriverLibrary;
 
 namespace detail {
 struct InstanceSetCore;
-}
+class DriverEndpoint;
+struct EndpointArgs;
+// Opens the driver's instance set and returns what serves it (see
+// host/lib/core/driver_endpoint.hpp).
+using EndpointFactory = std::function<std::unique_ptr<DriverEndpoint>(
+    std::shared_ptr<DriverLibrary> library, const EndpointArgs &args)>;
+} // namespace detail
 
 struct InstanceSetOptions {
     std::string config_json = "{}"; // driver parameters, passed verbatim
@@ -38,8 +45,12 @@ struct InstanceSetOptions {
     double max_cloud_ops_per_second = 0;
     // Driver log records go here (with their fields). Null: spdlog default.
     std::shared_ptr<spdlog::logger> logger;
-    // In process or in a helper process (cloudhost/isolation.hpp).
+    // In process or in a helper process (cloudhost/isolation.hpp); used
+    // when endpoint_factory is null.
     IsolationSettings isolation;
+    // Where the driver's code runs: null = in this process, through its C
+    // function table. Hot swaps open new versions the same way.
+    detail::EndpointFactory endpoint_factory;
 };
 
 enum class Operation : std::size_t { create, instances, destroy, set_tags, count_ };

@@ -13,31 +13,35 @@ class logger;
 
 namespace cloudhost {
 
+class DriverLibrary;
+
 // Owns a ch_logger that forwards driver records to an spdlog logger as
 // `message key=value key=value driver=<name>` (values with spaces, quotes or
 // '=' are quoted). `enabled` answers from the spdlog logger's current level,
 // so a driver that checks it never formats a record that would be dropped.
-// The object must outlive every driver call that may log through it (for an
-// InstanceSet: until instance_set_free returns); its address must not change.
+//
+// Destroying the DriverLogger closes the ch_logger: records that still
+// arrive (a driver thread that logs after instance_set_free) are dropped and
+// counted, with one warning naming the driver. The ch_logger itself stays
+// valid for as long as `library` stays mapped (its context is kept by the
+// library), so such a thread finds a closed logger, not freed memory.
 class DriverLogger {
   public:
-    // `logger` null: spdlog's default logger.
-    DriverLogger(std::shared_ptr<spdlog::logger> logger, std::string driver_name);
+    // `logger` null: spdlog's default logger. `library` null: the ch_logger
+    // lives only as long as this object.
+    DriverLogger(std::shared_ptr<spdlog::logger> logger, std::string driver_name,
+                 const std::shared_ptr<DriverLibrary> &library = nullptr);
+    ~DriverLogger();
     DriverLogger(const DriverLogger &) = delete;
     DriverLogger &operator=(const DriverLogger &) = delete;
 
-    const ch_logger *c_logger() const noexcept { return &c_logger_; }
-    spdlog::logger &logger() const noexcept { return *logger_; }
-    const std::string &driver_name() const noexcept { return driver_name_; }
+    const ch_logger *c_logger() const noexcept;
+    spdlog::logger &logger() const noexcept;
+    const std::string &driver_name() const noexcept;
 
   private:
-    static int enabled(void *ctx, int level) noexcept;
-    static void log(void *ctx, int level, ch_str message, const ch_log_field *fields,
-                    std::size_t field_count) noexcept;
-
-    std::shared_ptr<spdlog::logger> logger_;
-    std::string driver_name_;
-    ch_logger c_logger_;
+    struct Context;
+    std::shared_ptr<Context> context_;
 };
 
 // Appends ` key=value` to `out` in the bridge's format (logfmt quoting).

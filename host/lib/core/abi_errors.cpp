@@ -2,7 +2,9 @@
 
 #include "cloudhost/errors.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>
@@ -15,7 +17,7 @@ std::string message_of(const ch_error &error, std::string_view operation) {
     const std::size_t len = strnlen(error.message, sizeof error.message);
     if (len == 0)
         return std::string(operation) + ": driver reported an error without a message";
-    return std::string(error.message, len);
+    return driver_text(std::string_view(error.message, len));
 }
 
 CapacityError::Scope capacity_scope(uint32_t flags) {
@@ -38,6 +40,22 @@ void fill(ch_error *error, ch_status status, int64_t retry_ns, const char *messa
 }
 
 } // namespace
+
+std::string driver_text(std::string_view text) {
+    text = text.substr(0, std::min(text.find('\0'), std::size_t{CH_ERROR_MESSAGE_MAX}));
+    std::string out;
+    out.reserve(text.size());
+    for (const unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            out += hex;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
 
 void throw_driver_error(ch_status status, const ch_error &error, std::string_view operation) {
     std::string message = message_of(error, operation);

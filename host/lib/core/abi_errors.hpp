@@ -5,9 +5,15 @@
 #include "cloudhost/driver.h"
 
 #include <exception>
+#include <string>
 #include <string_view>
 
 namespace cloudhost::detail {
+
+// Text a driver wrote (an error message, an exception's what()), made safe
+// to keep and print: cut at the first NUL and after CH_ERROR_MESSAGE_MAX
+// bytes, control characters (C0, DEL) as \xNN.
+std::string driver_text(std::string_view text);
 
 // Throws the exception matching `status` with the fields of `error`.
 // `operation` prefixes messages the host writes itself.

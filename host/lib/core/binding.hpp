@@ -1,17 +1,17 @@
-// One driver InstanceSet as the host holds it: the library it lives in, the
-// logger it was given and the driver's handle. InstanceSetCore holds the
-// current Binding through a swappable shared_ptr and every call works on a
-// snapshot, so a later hot swap can bind the set to a new driver version
-// while calls in flight finish on the old one. Each instance handle the
-// binding handed out keeps it alive (BoundInstance), so the driver's set is
-// freed only after its last instance handle is released or re-bound, and the
-// library unloaded after that (members are destroyed after the destructor
-// body runs).
+// One driver InstanceSet as the host holds it: the library it lives in and
+// the endpoint serving the driver's set (driver_endpoint.hpp).
+// InstanceSetCore holds the current Binding through a swappable shared_ptr
+// and every call works on a snapshot, so a later hot swap can bind the set
+// to a new driver version while calls in flight finish on the old one. Each
+// instance handle the binding handed out keeps it alive (BoundInstance), so
+// the driver's set is freed only after its last instance handle is released
+// or re-bound, and the library unloaded after that (members are destroyed in
+// reverse order: the endpoint before the library).
 #pragma once
 
-#include "cloudhost/driver.h"
+#include "driver_endpoint.hpp"
+
 #include "cloudhost/driver_library.hpp"
-#include "cloudhost/logging.hpp"
 #include "cloudhost/types.hpp"
 
 #include <atomic>
@@ -21,27 +21,24 @@
 
 namespace cloudhost::detail {
 
-struct BindingArgs {
-    std::string config_json;
-    std::string instance_set_id;
-    Tags shared_resource_tags;
-    std::shared_ptr<spdlog::logger> logger;
-};
+using BindingArgs = EndpointArgs;
 
 class Binding {
   public:
-    // Calls the driver's instance_set_new; throws the mapped DriverError.
+    // Opens the driver's set through `factory` (null: in this process,
+    // InProcessEndpoint::open); throws the mapped DriverError.
     static std::shared_ptr<Binding> open(std::shared_ptr<DriverLibrary> library,
-                                         const BindingArgs &args);
+                                         const BindingArgs &args,
+                                         const EndpointFactory &factory = nullptr);
+    Binding(std::shared_ptr<DriverLibrary> library,
+            std::unique_ptr<DriverEndpoint> endpoint) noexcept;
     ~Binding();
     Binding(const Binding &) = delete;
     Binding &operator=(const Binding &) = delete;
 
-    const ch_driver_v1 &table() const noexcept { return table_; }
-    ch_instance_set *set() const noexcept { return set_; }
+    DriverEndpoint &endpoint() const noexcept { return *endpoint_; }
     const DriverLibrary &library() const noexcept { return *library_; }
     const std::shared_ptr<DriverLibrary> &shared_library() const noexcept { return library_; }
-    const DriverLogger &logger() const noexcept { return logger_; }
 
     // instance_set_stop, at most once per binding.
     void stop() noexcept;
@@ -51,13 +48,9 @@ class Binding {
     // swap stops the old binding only once they have finished.
     long in_flight() const noexcept { return in_flight_.load(); }
 
-    Binding(std::shared_ptr<DriverLibrary> library, std::shared_ptr<spdlog::logger> logger);
-
   private:
     std::shared_ptr<DriverLibrary> library_; // first member: destroyed last
-    const ch_driver_v1 &table_;
-    DriverLogger logger_; // must outlive instance_set_free (driver.h rule 5)
-    ch_instance_set *set_ = nullptr;
+    std::unique_ptr<DriverEndpoint> endpoint_;
     std::atomic<bool> stopped_{false};
     std::atomic<long> in_flight_{0};
 

@@ -64,9 +64,9 @@ std::shared_ptr<const BoundInstance> InstanceSetCore::rebind(const std::string &
 InstanceCore::InstanceCore(std::string_view id_in,
                            std::shared_ptr<const std::string> provider_type_in,
                            std::shared_ptr<InstanceSetCore> set_in,
-                           std::shared_ptr<Binding> binding, ch_instance *handle)
+                           std::shared_ptr<Binding> binding, InstanceRef ref)
     : id(id_in), provider_type(std::move(provider_type_in)), set(std::move(set_in)),
-      bound(std::make_shared<const BoundInstance>(std::move(binding), handle)) {}
+      bound(std::make_shared<const BoundInstance>(std::move(binding), ref)) {}
 
 InstanceUse InstanceCore::use() const {
     for (;;) {

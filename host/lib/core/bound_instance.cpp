@@ -1,54 +1,52 @@
 #include "bound_instance.hpp"
 
-#include "abi_convert.hpp"
-#include "abi_errors.hpp"
-
 #include "cloudhost/errors.hpp"
 
 namespace cloudhost::detail {
 
 namespace {
 
-struct BoundCollector {
-    std::shared_ptr<Binding> binding;
-    BoundInstances instances;
-    bool failed = false;
+class BoundCollector final : public InstanceVisitor {
+  public:
+    explicit BoundCollector(const std::shared_ptr<Binding> &binding) : binding_(binding) {}
 
-    static void put(void *ctx, ch_instance *handle, const ch_instance_desc *desc) noexcept {
-        if (handle)
-            static_cast<BoundCollector *>(ctx)->adopt(handle, desc);
-    }
-
-    void adopt(ch_instance *handle, const ch_instance_desc *desc) noexcept {
-        std::shared_ptr<const BoundInstance> bound;
+    bool take(InstanceRef ref, const InstanceDescView &desc) noexcept override {
         try {
-            bound = std::make_shared<const BoundInstance>(binding, handle);
+            auto [slot, inserted] = instances_.try_emplace(std::string(desc.id));
+            if (!inserted)
+                return false; // a duplicate id: the endpoint releases it
+            try {
+                slot->second = std::make_shared<const BoundInstance>(binding_, ref);
+            } catch (...) {
+                instances_.erase(slot);
+                throw;
+            }
+            return true;
         } catch (...) {
-            failed = true;
-            binding->table().instance_release(handle); // never taken over
-            return;
-        }
-        if (!desc || !CH_HAS_MEMBER(desc, ch_instance_desc, provider_type))
-            return; // no id: cannot be re-bound to; `bound` releases it
-        try {
-            instances.insert_or_assign(std::string(to_view(desc->id)), std::move(bound));
-        } catch (...) {
-            failed = true;
+            failed_ = true;
+            return false;
         }
     }
+    bool needs_tags() const noexcept override { return false; }
+
+    BoundInstances take_all(std::string_view operation) {
+        if (failed_)
+            throw DriverError(std::string(operation) + ": out of memory while copying instances");
+        return std::move(instances_);
+    }
+
+  private:
+    const std::shared_ptr<Binding> &binding_;
+    BoundInstances instances_;
+    bool failed_ = false;
 };
 
 } // namespace
 
 BoundInstances list_bound_instances(const std::shared_ptr<Binding> &binding) {
-    BoundCollector collector{binding, {}, false};
-    const ch_instance_sink sink{&collector, &BoundCollector::put};
-    ErrorRecord error;
-    check(binding->table().instances(binding->set(), ch_tags{}, &sink, error.get()), error.c,
-          "instances");
-    if (collector.failed)
-        throw DriverError("instances: out of memory while copying instances");
-    return std::move(collector.instances);
+    BoundCollector collector(binding);
+    binding->endpoint().instances({}, collector);
+    return collector.take_all("instances");
 }
 
 } // namespace cloudhost::detail

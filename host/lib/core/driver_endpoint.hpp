@@ -18,13 +18,17 @@
 //    logger, command runner): instances the visitor drops are released after
 //    the driver's function has returned.
 //  - Everything the driver hands back is untrusted: ids are checked (non-
-//    empty, bounded, printable) before the visitor sees them.
+//    empty, bounded, printable) before the visitor sees them; strings, tag
+//    sets and price histories are bounded (driver_limits.hpp).
 #pragma once
 
 #include "cloudhost/instance.hpp"
+#include "cloudhost/instance_set.hpp"
 #include "cloudhost/types.hpp"
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +58,9 @@ class InstanceVisitor {
     // later), false to have the endpoint release it once the driver's call
     // has returned. Must not throw.
     virtual bool take(InstanceRef ref, const InstanceDescView &desc) noexcept = 0;
+    // False: desc.tags is left empty (a listing without a filter need not
+    // gather 8 tag views per instance).
+    virtual bool needs_tags() const noexcept { return true; }
 };
 
 class DriverEndpoint {
@@ -64,8 +71,7 @@ class DriverEndpoint {
     // Create: the visitor sees exactly one instance or the call throws
     // DriverError naming the rule.
     virtual void create(const InstanceType &type, std::string_view image_id, const Tags &tags,
-                        std::string_view init_command,
-                        const std::optional<std::string> &public_key,
+                        std::string_view init_command, const std::optional<std::string> &public_key,
                         InstanceVisitor &visitor) = 0;
     virtual void instances(const Tags &filter, InstanceVisitor &visitor) = 0;
     virtual std::string instance_quota_group(const InstanceType &type) = 0;
@@ -86,5 +92,19 @@ class DriverEndpoint {
     virtual std::vector<InstancePrice> instance_price_history(InstanceRef ref,
                                                               const InstanceType &type) = 0;
 };
+
+// What instance_set_new is given.
+struct EndpointArgs {
+    std::string config_json;
+    std::string instance_set_id;
+    Tags shared_resource_tags;
+    std::shared_ptr<spdlog::logger> logger; // null: spdlog's default logger
+};
+
+// EndpointFactory (cloudhost/instance_set.hpp) opens one driver instance set
+// (instance_set_new) and returns the endpoint serving it, throwing the mapped
+// DriverError. A second implementation of the seam plugs in by providing
+// one (InstanceSetOptions::endpoint_factory); InProcessEndpoint::open is the
+// default.
 
 } // namespace cloudhost::detail

@@ -1,8 +1,5 @@
 #include "cloudhost/instance.hpp"
 
-#include "abi_convert.hpp"
-#include "abi_errors.hpp"
-#include "command_runner_bridge.hpp"
 #include "instance_core.hpp"
 #include "validation.hpp"
 
@@ -23,23 +20,6 @@ const InstanceCore &checked(const std::shared_ptr<InstanceCore> &core) {
     return *core;
 }
 
-// Calls a driver function that answers one string.
-template <class Fn>
-std::string call_for_string(const detail::InstanceUse &use, Fn fn, std::string_view operation) {
-    std::string value;
-    detail::StringResult result(value);
-    const ch_string_sink sink = result.sink();
-    detail::ErrorRecord error;
-    detail::check(fn(use.handle(), &sink, error.get()), error.c, operation);
-    if (result.failed)
-        throw DriverError(std::string(operation) + ": out of memory while copying the result");
-    return value;
-}
-
-[[noreturn]] void not_provided(std::string_view operation) {
-    throw NotImplementedError(std::string(operation) + ": not provided by the driver");
-}
-
 } // namespace
 
 const std::string &Instance::id() const {
@@ -53,115 +33,47 @@ const std::string &Instance::provider_type() const {
 std::string Instance::string() const {
     const InstanceCore &core = checked(core_);
     const auto use = core.use();
-    const auto fn = use.table().instance_string;
-    if (!fn)
-        return core.id;
-    return call_for_string(use, fn, "instance_string");
+    auto value = use.endpoint().instance_string(use.ref());
+    return value ? std::move(*value) : core.id;
 }
 
 Tags Instance::tags() const {
-    const InstanceCore &core = checked(core_);
-    const auto use = core.use();
-    const auto fn = use.table().instance_tags;
-    if (!fn)
-        not_provided("instance_tags");
-    detail::TagsResult result;
-    const ch_tags_sink sink = result.sink();
-    detail::ErrorRecord error;
-    detail::check(fn(use.handle(), &sink, error.get()), error.c, "instance_tags");
-    if (result.failed)
-        throw DriverError("instance_tags: out of memory while copying the result");
-    return std::move(result.value);
+    const auto use = checked(core_).use();
+    return use.endpoint().instance_tags(use.ref());
 }
 
 void Instance::set_tags(const Tags &tags) {
     const InstanceCore &core = checked(core_);
     const auto use = core.use();
     validate_tags(tags, "SetTags");
-    const auto fn = use.table().instance_set_tags;
-    if (!fn)
-        not_provided("instance_set_tags");
-    const detail::TagsView c_tags(tags);
-    core.set->limited_call(Operation::set_tags, [&] {
-        detail::ErrorRecord error;
-        detail::check(fn(use.handle(), c_tags.get(), error.get()), error.c, "set_tags");
-    });
+    core.set->limited_call(Operation::set_tags,
+                           [&] { use.endpoint().instance_set_tags(use.ref(), tags); });
 }
 
 void Instance::destroy() {
     const InstanceCore &core = checked(core_);
     const auto use = core.use();
-    const auto fn = use.table().instance_destroy;
-    if (!fn)
-        not_provided("instance_destroy");
-    core.set->limited_call(Operation::destroy, [&] {
-        detail::ErrorRecord error;
-        detail::check(fn(use.handle(), error.get()), error.c, "destroy");
-    });
+    core.set->limited_call(Operation::destroy, [&] { use.endpoint().instance_destroy(use.ref()); });
 }
 
 std::string Instance::address() const {
-    const InstanceCore &core = checked(core_);
-    const auto use = core.use();
-    const auto fn = use.table().instance_address;
-    if (!fn)
-        not_provided("instance_address");
-    return call_for_string(use, fn, "instance_address");
+    const auto use = checked(core_).use();
+    return use.endpoint().instance_address(use.ref());
 }
 
 std::string Instance::remote_user() const {
-    const InstanceCore &core = checked(core_);
-    const auto use = core.use();
-    const auto fn = use.table().instance_remote_user;
-    if (!fn)
-        not_provided("instance_remote_user");
-    return call_for_string(use, fn, "instance_remote_user");
+    const auto use = checked(core_).use();
+    return use.endpoint().instance_remote_user(use.ref());
 }
 
 void Instance::verify_host_key(const std::string &public_key, CommandRunner *runner) const {
-    const InstanceCore &core = checked(core_);
-    const auto use = core.use();
-    const auto fn = use.table().instance_verify_host_key;
-    if (!fn)
-        throw NotImplementedError("verify_host_key: the driver has no way to verify host keys");
-    std::optional<detail::CommandRunnerBridge> bridge;
-    if (runner)
-        bridge.emplace(*runner);
-    detail::ErrorRecord error;
-    detail::check(fn(use.handle(), detail::to_ch_str(public_key), bridge ? bridge->get() : nullptr,
-                     error.get()),
-                  error.c, "verify_host_key");
+    const auto use = checked(core_).use();
+    use.endpoint().instance_verify_host_key(use.ref(), public_key, runner);
 }
 
 std::vector<InstancePrice> Instance::price_history(const InstanceType &type) const {
-    const InstanceCore &core = checked(core_);
-    const auto use = core.use();
-    const auto fn = use.table().instance_price_history;
-    if (!fn)
-        return {};
-    struct Collector {
-        std::vector<InstancePrice> prices;
-        bool failed = false;
-        static void put(void *ctx, int64_t start_ns, double price) noexcept {
-            auto *self = static_cast<Collector *>(ctx);
-            try {
-                self->prices.push_back(
-                    {Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::nanoseconds(start_ns))),
-                     price});
-            } catch (...) {
-                self->failed = true;
-            }
-        }
-    } collector;
-    const ch_price_sink sink{&collector, &Collector::put};
-    const detail::InstanceTypeView c_type(type);
-    detail::ErrorRecord error;
-    detail::check(fn(use.handle(), c_type.get(), &sink, error.get()), error.c,
-                  "instance_price_history");
-    if (collector.failed)
-        throw DriverError("instance_price_history: out of memory while copying the result");
-    return normalize_price_history(std::move(collector.prices));
+    const auto use = checked(core_).use();
+    return normalize_price_history(use.endpoint().instance_price_history(use.ref(), type));
 }
 
 std::vector<InstancePrice> normalize_price_history(std::vector<InstancePrice> prices) {

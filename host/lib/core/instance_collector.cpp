@@ -1,57 +1,43 @@
 #include "instance_collector.hpp"
 
-#include "abi_convert.hpp"
-
 #include "cloudhost/errors.hpp"
 
 namespace cloudhost::detail {
 
-bool matches_filter(const ch_tags &tags, const Tags &filter) noexcept {
+bool matches_filter(const std::vector<std::pair<std::string_view, std::string_view>> &tags,
+                    const Tags &filter) noexcept {
     for (const auto &[key, value] : filter) {
         bool found = false;
-        for (std::size_t i = 0; !found && i < tags.count; ++i)
-            found = to_view(tags.items[i].key) == key && to_view(tags.items[i].value) == value;
+        for (std::size_t i = 0; !found && i < tags.size(); ++i)
+            found = tags[i].first == key && tags[i].second == value;
         if (!found)
             return false;
     }
     return true;
 }
 
-void InstanceCollector::put(void *ctx, ch_instance *handle, const ch_instance_desc *desc) noexcept {
-    if (handle)
-        static_cast<InstanceCollector *>(ctx)->adopt(handle, desc);
-}
-
-void InstanceCollector::adopt(ch_instance *handle, const ch_instance_desc *desc) noexcept {
-    const auto release = [&] { binding_->table().instance_release(handle); };
+bool InstanceCollector::take(InstanceRef ref, const InstanceDescView &desc) noexcept {
     if (failed_)
-        return release();
-    ch_str id{}, provider_type{};
-    ch_tags tags{};
-    if (desc && CH_HAS_MEMBER(desc, ch_instance_desc, provider_type)) {
-        id = desc->id;
-        provider_type = desc->provider_type;
-    }
-    if (desc && CH_HAS_MEMBER(desc, ch_instance_desc, tags))
-        tags = desc->tags;
-    if (filter_ && !matches_filter(tags, *filter_)) {
+        return false;
+    if (filter_ && !matches_filter(desc.tags, *filter_)) {
         ++skipped_;
-        return release();
+        return false;
     }
     std::shared_ptr<InstanceCore> core;
     try {
-        if (!provider_type_ || *provider_type_ != to_view(provider_type))
-            provider_type_ = std::make_shared<const std::string>(to_view(provider_type));
-        core = std::make_shared<InstanceCore>(to_view(id), provider_type_, set_, binding_, handle);
+        if (!provider_type_ || *provider_type_ != desc.provider_type)
+            provider_type_ = std::make_shared<const std::string>(desc.provider_type);
+        core = std::make_shared<InstanceCore>(desc.id, provider_type_, set_, binding_, ref);
     } catch (...) {
         failed_ = true;
-        return release(); // the core never took the reference over
+        return false; // the core never took the reference over
     }
     try {
         instances_.emplace_back(std::move(core));
     } catch (...) {
-        failed_ = true; // `core` released the handle
+        failed_ = true; // `core` releases it, deferred by the endpoint
     }
+    return true;
 }
 
 void InstanceCollector::check(std::string_view operation) const {

@@ -1,6 +1,6 @@
-// The ch_instance_sink the host passes to create and instances: wraps each
-// handle the driver hands over in an InstanceCore (taking over its
-// reference), or releases it at once when it does not match the filter.
+// The visitor the host passes to create and instances: wraps each instance
+// the driver hands over in an InstanceCore (taking over its reference), or
+// leaves it to the endpoint to release when it does not match the filter.
 #pragma once
 
 #include "instance_core.hpp"
@@ -12,14 +12,16 @@
 
 namespace cloudhost::detail {
 
-class InstanceCollector {
+class InstanceCollector final : public InstanceVisitor {
   public:
-    // `filter` null: keep everything.
+    // `filter` null or empty: keep everything.
     InstanceCollector(std::shared_ptr<InstanceSetCore> set, std::shared_ptr<Binding> binding,
                       const Tags *filter)
-        : set_(std::move(set)), binding_(std::move(binding)), filter_(filter) {}
+        : set_(std::move(set)), binding_(std::move(binding)),
+          filter_(filter && !filter->empty() ? filter : nullptr) {}
 
-    ch_instance_sink sink() noexcept { return {this, &put}; }
+    bool take(InstanceRef ref, const InstanceDescView &desc) noexcept override;
+    bool needs_tags() const noexcept override { return filter_ != nullptr; }
 
     std::vector<Instance> &instances() noexcept { return instances_; }
     std::size_t skipped() const noexcept { return skipped_; }
@@ -27,9 +29,6 @@ class InstanceCollector {
     void check(std::string_view operation) const;
 
   private:
-    static void put(void *ctx, ch_instance *handle, const ch_instance_desc *desc) noexcept;
-    void adopt(ch_instance *handle, const ch_instance_desc *desc) noexcept;
-
     std::shared_ptr<InstanceSetCore> set_;
     std::shared_ptr<Binding> binding_;
     const Tags *filter_;
@@ -40,6 +39,7 @@ class InstanceCollector {
 };
 
 // True when `tags` holds every key=value pair of `filter`.
-bool matches_filter(const ch_tags &tags, const Tags &filter) noexcept;
+bool matches_filter(const std::vector<std::pair<std::string_view, std::string_view>> &tags,
+                    const Tags &filter) noexcept;
 
 } // namespace cloudhost::detail

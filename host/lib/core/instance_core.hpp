@@ -1,5 +1,5 @@
 // What an Instance handle refers to. Deliberately small (a listing may hold
-// 100,000 of these): the id, the provider type, the driver handle and the
+// 100,000 of these): the id, the provider type, the driver reference and the
 // binding it belongs to. Tags are fetched live from the driver.
 #pragma once
 
@@ -23,8 +23,8 @@ class InstanceUse {
     InstanceUse(const BoundInstance &bound, InFlightCall call) noexcept
         : bound_(&bound), call_(std::move(call)) {}
 
-    const ch_driver_v1 &table() const noexcept { return bound_->binding->table(); }
-    ch_instance *handle() const noexcept { return bound_->handle; }
+    DriverEndpoint &endpoint() const noexcept { return bound_->binding->endpoint(); }
+    InstanceRef ref() const noexcept { return bound_->ref; }
 
   private:
     const BoundInstance *bound_;
@@ -32,10 +32,10 @@ class InstanceUse {
 };
 
 struct InstanceCore {
-    // Takes over the host's reference to `handle` (driver.h rule 4).
+    // Takes over the host's reference `ref` (driver.h rule 4).
     InstanceCore(std::string_view id, std::shared_ptr<const std::string> provider_type,
                  std::shared_ptr<InstanceSetCore> set, std::shared_ptr<Binding> binding,
-                 ch_instance *handle);
+                 InstanceRef ref);
     InstanceCore(const InstanceCore &) = delete;
     InstanceCore &operator=(const InstanceCore &) = delete;
 

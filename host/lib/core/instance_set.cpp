@@ -1,7 +1,6 @@
 #include "cloudhost/instance_set.hpp"
 
-#include "abi_convert.hpp"
-#include "abi_errors.hpp"
+#include "../isolation/isolated_endpoint.hpp"
 #include "instance_collector.hpp"
 #include "instance_set_core.hpp"
 #include "validation.hpp"
@@ -91,9 +90,12 @@ InstanceSet InstanceSet::open(std::shared_ptr<DriverLibrary> library, InstanceSe
     detail::validate_config_json(options.config_json);
     validate_tags(options.shared_resource_tags, "SharedResourceTags");
 
-    auto binding =
-        Binding::open(std::move(library), {options.config_json, options.instance_set_id,
-                                           options.shared_resource_tags, options.logger});
+    if (!options.endpoint_factory && options.isolation.mode == IsolationMode::process)
+        options.endpoint_factory = isolation::isolated_endpoint_factory(options.isolation, {});
+    auto binding = Binding::open(std::move(library),
+                                 {options.config_json, options.instance_set_id,
+                                  options.shared_resource_tags, options.logger},
+                                 options.endpoint_factory);
     auto core = std::make_shared<InstanceSetCore>(std::move(options), std::move(binding));
     auto owner = std::make_shared<detail::SetHandleOwner>(core);
     InstanceSet set;
@@ -114,16 +116,6 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
     // Each set is valid; together they may still be too many for the cloud.
     validate_tags(merged, "Create InstanceTags with SharedResourceTags");
 
-    const detail::TagsView c_tags(merged);
-    const detail::InstanceTypeView c_type(type);
-    ch_create_args args{};
-    args.struct_size = sizeof args;
-    args.instance_type = c_type.get();
-    args.image_id = detail::to_ch_str(image_id);
-    args.tags = c_tags.get();
-    args.init_command = detail::to_ch_str(init_command);
-    args.public_key = public_key ? detail::to_ch_str(*public_key) : ch_str{};
-
     Instance created;
     core.limited_call(Operation::create, [&] {
         const auto use = core.enter();
@@ -131,16 +123,11 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
         // Instances keep the core itself, not the handle owner: holding an
         // Instance must not keep the driver's set from being stopped.
         detail::InstanceCollector collector(core.shared_from_this(), binding, nullptr);
-        const ch_instance_sink sink = collector.sink();
-        detail::ErrorRecord error;
-        detail::check(binding->table().create(binding->set(), &args, &sink, error.get()), error.c,
-                      "create");
+        binding->endpoint().create(type, image_id, merged, init_command, public_key, collector);
         collector.check("create");
         auto &instances = collector.instances();
-        if (instances.empty())
+        if (instances.empty()) // the endpoint enforces exactly one
             throw DriverError("create: driver reported success without an instance");
-        // A driver handing over more than one instance broke the contract;
-        // the extras are released with the collector.
         created = std::move(instances.front());
     });
     return created;
@@ -149,18 +136,13 @@ Instance InstanceSet::create(const InstanceType &type, const std::string &image_
 std::vector<Instance> InstanceSet::instances(const Tags &filter) {
     InstanceSetCore &core = detail::checked(core_);
     validate_tags(filter, "Instances filter");
-    const detail::TagsView c_filter(filter);
     std::vector<Instance> result;
     core.limited_call(Operation::instances, [&] {
         const auto use = core.enter();
         const auto &binding = use.get();
         // Filter again: drivers may ignore the filter (Arvados allows it).
         detail::InstanceCollector collector(core.shared_from_this(), binding, &filter);
-        const ch_instance_sink sink = collector.sink();
-        detail::ErrorRecord error;
-        detail::check(
-            binding->table().instances(binding->set(), c_filter.get(), &sink, error.get()), error.c,
-            "instances");
+        binding->endpoint().instances(filter, collector);
         collector.check("instances");
         result = std::move(collector.instances());
         if (collector.skipped() > 0)
@@ -178,20 +160,7 @@ std::vector<Instance> InstanceSet::instances(const Tags &filter) {
 std::string InstanceSet::instance_quota_group(const InstanceType &type) {
     InstanceSetCore &core = detail::checked(core_);
     const auto use = core.enter();
-    const auto &binding = use.get();
-    if (!binding->table().instance_quota_group)
-        return {};
-    const detail::InstanceTypeView c_type(type);
-    std::string group;
-    detail::StringResult result(group);
-    const ch_string_sink sink = result.sink();
-    detail::ErrorRecord error;
-    detail::check(
-        binding->table().instance_quota_group(binding->set(), c_type.get(), &sink, error.get()),
-        error.c, "instance_quota_group");
-    if (result.failed)
-        throw DriverError("instance_quota_group: out of memory while copying the result");
-    return group;
+    return use->endpoint().instance_quota_group(type);
 }
 
 void InstanceSet::stop() {

@@ -87,6 +87,20 @@ std::optional<std::string> text_problem(std::string_view s) {
     return std::nullopt;
 }
 
+std::optional<std::string> instance_id_problem(std::string_view id) {
+    if (id.empty())
+        return std::string("an empty instance id (rule: ids are non-empty)");
+    if (id.size() > max_driver_instance_id_bytes)
+        return "an instance id of " + std::to_string(id.size()) + " bytes (at most " +
+               std::to_string(max_driver_instance_id_bytes) + ")";
+    // Printable ASCII, the usual case, needs no UTF-8 decoding.
+    if (std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c < 0x7f; }))
+        return std::nullopt;
+    if (auto problem = text_problem(id))
+        return "instance id \"" + printable(id) + "\" " + *problem;
+    return std::nullopt;
+}
+
 } // namespace detail
 
 std::string printable(std::string_view s) {

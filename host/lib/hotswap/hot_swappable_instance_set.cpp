@@ -141,7 +141,8 @@ bool HotSwappableInstanceSet::State::swap_locked(std::shared_ptr<DriverLibrary> 
     try {
         const auto &o = set_core.options;
         next = detail::Binding::open(
-            std::move(library), {o.config_json, o.instance_set_id, o.shared_resource_tags, logger});
+            std::move(library), {o.config_json, o.instance_set_id, o.shared_resource_tags, logger},
+            o.endpoint_factory);
     } catch (const std::exception &e) {
         return refuse(SwapEventKind::load_failed, std::string("init: ") + e.what());
     }

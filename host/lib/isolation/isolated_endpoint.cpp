@@ -686,6 +686,24 @@ struct IsolatedEndpoint::State {
     }
 };
 
+detail::EndpointFactory isolated_endpoint_factory(const IsolationSettings &settings,
+                                                  std::function<void(const SwapEvent &)> on_event) {
+    IsolationOptions options;
+    options.limits.address_space = settings.max_address_space;
+    options.limits.open_files = settings.max_open_files;
+    options.limits.user = settings.user;
+    options.timeouts.driver_call = settings.driver_call;
+    options.timeouts.create = settings.create;
+    options.timeouts.per_operation = settings.per_operation;
+    options.on_event = std::move(on_event);
+    return [options](std::shared_ptr<DriverLibrary> library,
+                     const detail::EndpointArgs &args) -> std::unique_ptr<detail::DriverEndpoint> {
+        IsolatedArgs isolated{args.config_json, args.instance_set_id, args.shared_resource_tags,
+                              args.logger};
+        return IsolatedEndpoint::open(std::move(library), isolated, options);
+    };
+}
+
 IsolatedEndpoint::IsolatedEndpoint(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
 std::unique_ptr<IsolatedEndpoint> IsolatedEndpoint::open(std::shared_ptr<DriverLibrary> library,

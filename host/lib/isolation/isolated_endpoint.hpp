@@ -21,6 +21,7 @@
 #include "helper_process.hpp"
 
 #include "cloudhost/hot_swap.hpp"
+#include "cloudhost/isolation.hpp"
 
 #include <chrono>
 #include <functional>
@@ -62,6 +63,11 @@ struct IsolatedArgs {
     Tags shared_resource_tags;
     std::shared_ptr<spdlog::logger> logger; // null: spdlog's default logger
 };
+
+// The factory InstanceSetOptions::endpoint_factory takes: every set (and
+// every hot-swapped version) it opens runs in its own helper.
+detail::EndpointFactory isolated_endpoint_factory(const IsolationSettings &settings,
+                                                  std::function<void(const SwapEvent &)> on_event);
 
 class IsolatedEndpoint final : public detail::DriverEndpoint {
   public:

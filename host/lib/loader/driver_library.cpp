@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <mutex>
 
 namespace cloudhost {
 namespace {
@@ -16,6 +18,20 @@ std::atomic<bool> keep_loaded{[] {
     const char *v = std::getenv("CLOUDHOST_KEEP_LOADED");
     return v && *v && std::strcmp(v, "0") != 0;
 }()};
+
+// Set once the process has begun to exit: from then on no library is
+// unloaded, since a driver thread that was never joined may still run its
+// code until the process is gone.
+std::atomic<bool> process_exiting{false};
+
+void note_process_exit() {
+    // Registered at the first open: runs before the destructors of static
+    // objects that existed then (a global holding a library).
+    static const bool registered = [] {
+        return std::atexit([] { process_exiting = true; }) == 0;
+    }();
+    (void)registered;
+}
 
 // dlerror() is thread-local and overwritten by the next dl* call: copy it.
 std::string take_dlerror() {
@@ -38,6 +54,7 @@ void DriverLibrary::set_keep_loaded(bool keep) noexcept {
 std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &path,
                                                    DriverInfo info) {
     const std::string where = path.string() + ": ";
+    note_process_exit();
     dlerror();
     void *handle = dlopen(path.c_str(), RTLD_LOCAL | RTLD_NOW);
     if (!handle)
@@ -70,10 +87,15 @@ std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &
                         std::to_string(CH_ABI_VERSION_CURRENT) + ", the driver " +
                         std::to_string(lib->info_.abi_min) + ".." +
                         std::to_string(lib->info_.abi_max));
-    if (reply.abi_version < CH_ABI_VERSION_MIN || reply.abi_version > CH_ABI_VERSION_CURRENT ||
-        !reply.table)
+    if (reply.abi_version < CH_ABI_VERSION_MIN || reply.abi_version > CH_ABI_VERSION_CURRENT)
         throw LoadError(where + "ABI negotiation answered version " +
-                        std::to_string(reply.abi_version) + ", outside the host's range");
+                        std::to_string(reply.abi_version) + ", outside the host's range " +
+                        std::to_string(CH_ABI_VERSION_MIN) + ".." +
+                        std::to_string(CH_ABI_VERSION_CURRENT));
+    if (!reply.table)
+        throw LoadError(where + "ABI negotiation answered version " +
+                        std::to_string(reply.abi_version) +
+                        " without a function table (reply.table is NULL)");
 
     const auto *table = static_cast<const ch_driver_v1 *>(reply.table);
     if (table->struct_size < offsetof(ch_driver_v1, instance_release) + sizeof(void *))
@@ -90,9 +112,26 @@ std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &
     return lib;
 }
 
+void DriverLibrary::keep_while_mapped(std::shared_ptr<const void> object) {
+    const std::lock_guard lock(kept_mutex_);
+    kept_.push_back(std::move(object));
+}
+
 DriverLibrary::~DriverLibrary() {
-    if (handle_ && !keep_loaded)
+    if (handle_ && !keep_loaded && !process_exiting) {
         dlclose(handle_);
+        return; // kept_ goes with the code that could reach it
+    }
+    // The code stays mapped: so does what it may still reach, in a list
+    // that is never destroyed (not even by exit's static destructors).
+    static auto *const forever = new std::vector<std::shared_ptr<const void>>;
+    static std::mutex forever_mutex;
+    const std::lock_guard lock(forever_mutex);
+    std::move(kept_.begin(), kept_.end(), std::back_inserter(*forever));
+}
+
+bool process_exit_began() noexcept {
+    return process_exiting.load();
 }
 
 bool is_library_loaded(const std::filesystem::path &path) {

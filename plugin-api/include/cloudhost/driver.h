@@ -42,15 +42,51 @@
  *         the host releases every instance before instance_set_free.
  *  5. The ch_logger handed to instance_set_new stays valid until
  *     instance_set_free returns; the driver may call it from any thread.
+ *     The host keeps it callable for as long as the library stays loaded,
+ *     but records sent after instance_set_free has returned are dropped
+ *     (counted, with one warning naming the driver).
+ *
+ * Callbacks: the host never calls a driver function from inside a sink,
+ * logger or runner callback. A driver may hold its own (non-recursive)
+ * locks across sink->put: instances the host does not keep (filter
+ * mismatch, invalid description, duplicate id, allocation failure) are
+ * released with instance_release only after the driver's function has
+ * returned.
+ *
+ * What the host checks (everything a driver hands back is untrusted):
+ *  - an instance id is 1..256 bytes of valid UTF-8 without control
+ *    characters (C0, DEL, C1); an instance with any other id, or without a
+ *    ch_instance_desc, is dropped from a listing (released, one warning per
+ *    call naming the driver and the first problem);
+ *  - a string handed back (string, address, remote user, quota group,
+ *    provider type) is at most 4096 bytes; NULL data only with length 0;
+ *  - tags handed back: at most 1024 per instance, each key and value at
+ *    most 4096 bytes (the host's own limits for tags it sends are stricter,
+ *    see cloudhost/tag_rules.hpp);
+ *  - a price history has at most 100000 points;
+ *  - create returning CH_OK must have called out->put exactly once with a
+ *    valid instance, otherwise the call fails (DriverError naming the rule)
+ *    and every instance handed over is released;
+ *  - ch_error.message is read up to its first NUL within the array,
+ *    control characters escaped.
+ * Breaking a bound fails the call with a DriverError naming it.
+ *
+ * Exceptions: no C++ exception may leave a driver function. The SDK
+ * (driver_sdk.hpp) guards every entry point. If one does escape anyway, the
+ * host turns it into a DriverError ("driver threw across the C ABI: ...")
+ * where the function returns a result, and logs and counts it (naming the
+ * driver) for instance_release, instance_set_stop and instance_set_free.
  *
  * Threads: the host may call every function concurrently from many threads,
  * on the same or different handles (as in Go: "all public methods are
  * goroutine safe"). Sinks and command runners are only valid on the thread
  * and during the call they were passed to.
  *
- * Unloading: the host unloads a driver (dlclose) once nothing refers to it.
- * For that to be safe a driver must, by the time instance_set_free returns
- * for its last set, have joined every thread it started, and must never
+ * Unloading: the host unloads a driver (dlclose) once nothing refers to it,
+ * never while the process exits. For that to be safe a driver must, by the
+ * time instance_set_free returns for its set, have joined every thread it
+ * started for that set (and stopped every timer or callback that could log
+ * or touch the set), and must never
  * register atexit()/pthread_atfork handlers or thread_local objects with
  * destructors that outlive those calls. Build with -fvisibility=hidden and,
  * for g++, -fno-gnu-unique.
