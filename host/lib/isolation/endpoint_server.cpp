@@ -117,7 +117,8 @@ class Pool {
     void post(std::function<void()> job) {
         std::lock_guard lock(mutex_);
         queue_.push_back(std::move(job));
-        if (idle_ == 0 && live_ < max_) {
+        // Idle threads already notified for earlier jobs are not free.
+        if (idle_ < queue_.size() && live_ < max_) {
             ++live_;
             std::thread([this] { work(); }).detach();
         } else {
