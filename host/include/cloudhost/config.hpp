@@ -6,6 +6,7 @@
 // Config is returned whole or not at all).
 #pragma once
 
+#include "cloudhost/isolation.hpp"
 #include "cloudhost/trust.hpp"
 #include "cloudhost/types.hpp"
 
@@ -61,6 +62,10 @@ struct Config {
     //           "public_keys": ["ssh-ed25519 AAAA... comment"],
     //           "permissions": "strict" | "off"}
     TrustPolicy trust;
+    // "isolation": "none" | "process" | "auto" (default), "isolation_user",
+    // "isolation_limits": {"address_space": "4GiB", "open_files": 1024},
+    // "timeouts": {"driver_call": "60s", "driver_create": "10m"}.
+    IsolationSettings isolation;
     std::filesystem::path source; // the file this came from; empty = embedded
 
     std::string effective_instance_secret_path() const;

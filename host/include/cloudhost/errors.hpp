@@ -70,6 +70,22 @@ class InvalidConfigError : public DriverError {
     explicit InvalidConfigError(const std::string &message) : DriverError(message) {}
 };
 
+// The helper process serving an isolated driver died (signal, exit, a
+// malformed message) before answering; the message names the signal or exit
+// status and the driver version. The helper is restarted (with back-off) and
+// instance handles re-bind on their next call.
+class DriverCrashedError : public DriverError {
+  public:
+    explicit DriverCrashedError(const std::string &message) : DriverError(message) {}
+};
+
+// An isolated driver call ran past its deadline (timeouts.driver_call); the
+// helper serving it was killed and is restarted.
+class DriverTimeoutError : public DriverError {
+  public:
+    explicit DriverTimeoutError(const std::string &message) : DriverError(message) {}
+};
+
 // A driver file could not be read, judged or loaded. Not a DriverError: no
 // driver code has answered.
 class LoadError : public std::runtime_error {

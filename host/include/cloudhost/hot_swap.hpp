@@ -37,6 +37,12 @@ enum class SwapEventKind {
     unload_failed,       // ... it is still mapped although nothing refers to it
     reloaded,            // new calls now go to `version` with the new config
     reload_failed,       // a new config was refused; the running one serves (reason)
+    // Isolated drivers (host/lib/isolation): the helper process died (reason:
+    // signal or exit status), a new one serves calls, or crashes came so fast
+    // that restarts stopped until the back-off expires.
+    driver_crashed,
+    driver_restarted,
+    driver_down,
 };
 const char *swap_event_name(SwapEventKind kind) noexcept;
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cloudhost/instance.hpp"
+#include "cloudhost/isolation.hpp"
 #include "cloudhost/types.hpp"
 
 #include <array>
@@ -45,6 +46,9 @@ struct InstanceSetOptions {
     double max_cloud_ops_per_second = 0;
     // Driver log records go here (with their fields). Null: spdlog default.
     std::shared_ptr<spdlog::logger> logger;
+    // In process or in a helper process (cloudhost/isolation.hpp); used
+    // when endpoint_factory is null.
+    IsolationSettings isolation;
     // Where the driver's code runs: null = in this process, through its C
     // function table. Hot swaps open new versions the same way.
     detail::EndpointFactory endpoint_factory;

@@ -296,8 +296,11 @@ InstanceType read_instance_type(const Source &src, const std::string &name, cons
     return t;
 }
 
-void read_timeouts(const Source &src, const JsonNode &node, Timeouts &t) {
+void read_timeouts(const Source &src, const JsonNode &node, Timeouts &t,
+                   IsolationSettings &isolation) {
     ObjectReader r(src, node, "timeouts");
+    r.duration("driver_call", isolation.driver_call, false);
+    r.duration("driver_create", isolation.create, false);
     r.duration("boot", t.boot, false);
     r.duration("probe_interval", t.probe_interval, false);
     r.duration("sync_interval", t.sync_interval, false);
@@ -491,9 +494,25 @@ Config parse_config(std::string_view text, const std::string &file_name) {
                      format_number(min_ops_per_second) + " and " +
                      format_number(max_ops_per_second));
     if (const JsonNode *t = r.find("timeouts"))
-        read_timeouts(src, *t, c.timeouts);
+        read_timeouts(src, *t, c.timeouts, c.isolation);
     if (const JsonNode *t = r.find("trust"))
         c.trust = read_trust(src, *t);
+    std::string isolation = isolation_mode_name(c.isolation.mode);
+    r.string("isolation", isolation);
+    if (const JsonNode *mode = r.find("isolation")) {
+        try {
+            c.isolation.mode = parse_isolation_mode(isolation);
+        } catch (const InvalidConfigError &e) {
+            src.fail(mode->begin, std::string("\"isolation\": ") + e.what());
+        }
+    }
+    r.name("isolation_user", c.isolation.user);
+    if (const JsonNode *limits = r.find("isolation_limits")) {
+        ObjectReader l(src, *limits, "isolation_limits");
+        l.byte_size("address_space", c.isolation.max_address_space);
+        l.unsigned_integer("open_files", c.isolation.max_open_files, 1u << 20);
+        l.finish();
+    }
     r.finish();
 
     if (c.instance_types.empty() && c.driver == "loopback") {

@@ -28,6 +28,12 @@ const char *swap_event_name(SwapEventKind kind) noexcept {
         return "reloaded";
     case SwapEventKind::reload_failed:
         return "reload_failed";
+    case SwapEventKind::driver_crashed:
+        return "driver_crashed";
+    case SwapEventKind::driver_restarted:
+        return "driver_restarted";
+    case SwapEventKind::driver_down:
+        return "driver_down";
     }
     return "unknown";
 }
@@ -44,6 +50,8 @@ bool is_warning(SwapEventKind kind) {
     case SwapEventKind::kept:
     case SwapEventKind::unload_failed:
     case SwapEventKind::reload_failed:
+    case SwapEventKind::driver_crashed:
+    case SwapEventKind::driver_down:
         return true;
     default:
         return false;

@@ -1,0 +1,92 @@
+// The driver helper protocol, version 1: what the host (IsolatedEndpoint)
+// and the cloudhost-driver-host helper (EndpointServer) say to each other
+// over one SOCK_STREAM socketpair. This comment is the schema.
+//
+// Frame: u32 little-endian payload length (at most the hard limit, 16 MiB by
+// default; more is a protocol fault), then one MessagePack array:
+//
+//   helper -> host  [HELLO, protocol_version, pid]           first frame
+//   host -> helper  [CALL, id, op, args...]                  id 0: no reply
+//   helper -> host  [REPLY, id, true, result]                success
+//                   [REPLY, id, false, status, retry_ns, flags, message]
+//                                          (a ch_status + ch_error's fields)
+//   helper -> host  [LOG, level, text]     a driver log record, already
+//                                          formatted with its fields and
+//                                          filtered by the level the host sent
+//   helper -> host  [RUN, id, command, stdin]   verify_host_key's command
+//                                          runner: run on the host's SSH
+//                                          connection for call `id`
+//   host -> helper  [RUN_REPLY, id, true, stdout, stderr, exit_status]
+//                   [RUN_REPLY, id, false, status, retry_ns, flags, message]
+//
+// Ops and their args -> result (ref: the helper's InstanceRef token):
+//   OPEN      library_path name version description abi_min abi_max
+//             config_json instance_set_id shared_tags log_level -> nil
+//   CREATE    type image_id tags init_command public_key|nil -> [desc]
+//   INSTANCES filter needs_tags                             -> [desc...]
+//   QUOTA_GROUP type -> str          STOP -> nil       RELEASE ref (id 0)
+//   STRING ref -> str|nil            TAGS ref -> tags  SET_TAGS ref tags -> nil
+//   DESTROY ref -> nil               ADDRESS ref -> str  REMOTE_USER ref -> str
+//   VERIFY_HOST_KEY ref key has_runner -> nil
+//   PRICE_HISTORY ref type -> [[start_unix_ns, price]...]
+//   SET_LOG_LEVEL level (id 0)
+// desc = [ref, id, provider_type, tags]; tags = map str -> str; type = the
+// 15 fields of InstanceType in declaration order.
+#pragma once
+
+#include "wire.hpp"
+
+#include "cloudhost/instance.hpp"
+#include "cloudhost/types.hpp"
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace cloudhost::isolation {
+
+inline constexpr std::uint64_t protocol_version = 1;
+
+enum class Kind : std::uint64_t { hello = 1, call, reply, log, run, run_reply };
+
+enum class Op : std::uint64_t {
+    open = 1,
+    create,
+    instances,
+    quota_group,
+    stop,
+    release,
+    string,
+    tags,
+    set_tags,
+    destroy,
+    address,
+    remote_user,
+    verify_host_key,
+    price_history,
+    set_log_level,
+};
+const char *op_name(Op op) noexcept;
+
+// An error as it crosses the socket: a ch_status and ch_error's fields.
+struct WireError {
+    std::int64_t status = 1; // CH_ERR_GENERIC
+    std::int64_t retry_ns = 0;
+    std::uint64_t flags = 0;
+    std::string message;
+};
+// The exception in flight (call inside a catch block), as a WireError.
+WireError wire_error_from_current_exception() noexcept;
+// Throws the exception of cloudhost/errors.hpp `error` stands for.
+[[noreturn]] void throw_wire_error(const WireError &error, std::string_view operation);
+void write_error(Writer &w, const WireError &error);
+// Reads the 4 fields written by write_error starting at element `first`.
+WireError read_error(const Value &message, std::size_t first);
+
+void write_tags(Writer &w, const Tags &tags);
+Tags read_tags(const Value &v);
+void write_instance_type(Writer &w, const InstanceType &type);
+InstanceType read_instance_type(const Value &v);
+
+} // namespace cloudhost::isolation

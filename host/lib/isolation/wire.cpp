@@ -1,0 +1,223 @@
+#include "wire.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <poll.h>
+#include <sys/socket.h>
+
+namespace cloudhost::isolation {
+
+namespace {
+constexpr std::size_t header_size = 4;
+
+int write_to_buffer(void *data, const char *buf, std::size_t len) {
+    return msgpack_sbuffer_write(static_cast<msgpack_sbuffer *>(data), buf, len);
+}
+} // namespace
+
+Writer::Writer() {
+    msgpack_sbuffer_init(&buffer_);
+    msgpack_packer_init(&packer_, &buffer_, write_to_buffer);
+    const char header[header_size] = {};
+    msgpack_sbuffer_write(&buffer_, header, header_size);
+}
+
+Writer::~Writer() {
+    msgpack_sbuffer_destroy(&buffer_);
+}
+
+Writer &Writer::array(std::size_t n) {
+    msgpack_pack_array(&packer_, n);
+    return *this;
+}
+Writer &Writer::map(std::size_t n) {
+    msgpack_pack_map(&packer_, n);
+    return *this;
+}
+Writer &Writer::u64(std::uint64_t v) {
+    msgpack_pack_uint64(&packer_, v);
+    return *this;
+}
+Writer &Writer::i64(std::int64_t v) {
+    msgpack_pack_int64(&packer_, v);
+    return *this;
+}
+Writer &Writer::f64(double v) {
+    msgpack_pack_double(&packer_, v);
+    return *this;
+}
+Writer &Writer::boolean(bool v) {
+    if (v)
+        msgpack_pack_true(&packer_);
+    else
+        msgpack_pack_false(&packer_);
+    return *this;
+}
+Writer &Writer::str(std::string_view v) {
+    msgpack_pack_str(&packer_, v.size());
+    msgpack_pack_str_body(&packer_, v.data(), v.size());
+    return *this;
+}
+Writer &Writer::nil() {
+    msgpack_pack_nil(&packer_);
+    return *this;
+}
+
+std::string_view Writer::frame() {
+    // sbuffer allocation failures surface as a short buffer: check the size.
+    if (buffer_.data == nullptr || buffer_.size < header_size)
+        throw std::bad_alloc();
+    const auto len = static_cast<std::uint32_t>(buffer_.size - header_size);
+    for (std::size_t i = 0; i < header_size; ++i)
+        buffer_.data[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+    return {buffer_.data, buffer_.size};
+}
+
+void Value::wrong(const char *expected) const {
+    throw ProtocolError(std::string(what_) + ": expected " + expected);
+}
+
+std::uint64_t Value::u64() const {
+    if (object_->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        wrong("an unsigned integer");
+    return object_->via.u64;
+}
+
+std::int64_t Value::i64() const {
+    if (object_->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return object_->via.i64;
+    if (object_->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        object_->via.u64 <= static_cast<std::uint64_t>(INT64_MAX))
+        return static_cast<std::int64_t>(object_->via.u64);
+    wrong("a 64-bit signed integer");
+}
+
+double Value::f64() const {
+    if (object_->type != MSGPACK_OBJECT_FLOAT64 && object_->type != MSGPACK_OBJECT_FLOAT32)
+        wrong("a float");
+    return object_->via.f64;
+}
+
+bool Value::boolean() const {
+    if (object_->type != MSGPACK_OBJECT_BOOLEAN)
+        wrong("a boolean");
+    return object_->via.boolean;
+}
+
+std::string_view Value::str() const {
+    if (object_->type != MSGPACK_OBJECT_STR)
+        wrong("a string");
+    return {object_->via.str.ptr, object_->via.str.size};
+}
+
+std::size_t Value::size() const {
+    if (object_->type != MSGPACK_OBJECT_ARRAY)
+        wrong("an array");
+    return object_->via.array.size;
+}
+
+Value Value::at(std::size_t i, const char *what) const {
+    if (i >= size())
+        throw ProtocolError(std::string(what_) + ": missing element " + what);
+    return Value(object_->via.array.ptr[i], what);
+}
+
+std::size_t Value::map_size() const {
+    if (object_->type != MSGPACK_OBJECT_MAP)
+        wrong("a map");
+    return object_->via.map.size;
+}
+
+std::string_view Value::key(std::size_t i) const {
+    if (i >= map_size())
+        throw ProtocolError(std::string(what_) + ": map index out of range");
+    return Value(object_->via.map.ptr[i].key, what_).str();
+}
+
+Value Value::value(std::size_t i, const char *what) const {
+    if (i >= map_size())
+        throw ProtocolError(std::string(what_) + ": map index out of range");
+    return Value(object_->via.map.ptr[i].val, what);
+}
+
+Message::Message(std::string payload) : payload_(std::move(payload)) {
+    msgpack_unpacked_init(&unpacked_);
+    std::size_t offset = 0;
+    const auto ret = msgpack_unpack_next(&unpacked_, payload_.data(), payload_.size(), &offset);
+    if (ret != MSGPACK_UNPACK_SUCCESS || offset != payload_.size()) {
+        msgpack_unpacked_destroy(&unpacked_);
+        throw ProtocolError(ret == MSGPACK_UNPACK_SUCCESS
+                                ? "message: bytes after the value"
+                                : "message: not one well-formed MessagePack value");
+    }
+}
+
+Message::~Message() {
+    msgpack_unpacked_destroy(&unpacked_);
+}
+
+bool write_all(int fd, std::string_view bytes) noexcept {
+    while (!bytes.empty()) {
+        const auto n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                pollfd p{fd, POLLOUT, 0};
+                ::poll(&p, 1, -1);
+                continue;
+            }
+            return false;
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+bool FrameReader::fill(std::size_t need, bool at_frame_start) {
+    const auto spin_until = std::chrono::steady_clock::now() + spin_;
+    while (buffer_.size() - start_ < need) {
+        if (start_ > 0) { // compact before growing
+            buffer_.erase(0, start_);
+            start_ = 0;
+        }
+        char chunk[64 * 1024];
+        const bool spinning = spin_.count() > 0 && std::chrono::steady_clock::now() < spin_until;
+        const auto n = ::recv(fd_, chunk, sizeof chunk, spinning ? MSG_DONTWAIT : 0);
+        if (n > 0) {
+            buffer_.append(chunk, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) { // the peer is gone
+            if (at_frame_start && buffer_.size() == start_)
+                return false;
+            throw ProtocolError("connection closed inside a message");
+        }
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+            continue;
+        throw ProtocolError(std::string("read: ") + std::strerror(errno));
+    }
+    return true;
+}
+
+bool FrameReader::next(std::string &payload) {
+    if (!fill(header_size, true))
+        return false;
+    std::uint32_t len = 0;
+    for (std::size_t i = 0; i < header_size; ++i)
+        len |= static_cast<std::uint32_t>(static_cast<unsigned char>(buffer_[start_ + i]))
+               << (8 * i);
+    if (len > max_frame_)
+        throw ProtocolError("message of " + std::to_string(len) + " bytes exceeds the limit of " +
+                            std::to_string(max_frame_));
+    fill(header_size + len, false);
+    payload.assign(buffer_, start_ + header_size, len);
+    start_ += header_size + len;
+    if (start_ == buffer_.size()) {
+        buffer_.clear();
+        start_ = 0;
+    }
+    return true;
+}
+
+} // namespace cloudhost::isolation
