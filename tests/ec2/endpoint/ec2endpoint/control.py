@@ -5,6 +5,8 @@ import http.server
 import json
 import threading
 
+from .model import to_json
+
 MAX_BODY = 1 << 20
 
 
@@ -16,7 +18,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _reply(self, status, value):
-        data = (json.dumps(value, indent=1) + "\n").encode()
+        data = (json.dumps(to_json(value), indent=1) + "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -248,6 +248,17 @@ def response_xml(operation_model, result, request_id):
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="utf-8")
 
 
+def to_json(value):
+    """A response dict as JSON-able data (times as ISO 8601 in UTC)."""
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.timezone.utc).isoformat()
+    return value
+
+
 def error_xml(code, message, request_id):
     root = ElementTree.Element("Response")
     error = ElementTree.SubElement(ElementTree.SubElement(root, "Errors"), "Error")

@@ -3,7 +3,6 @@ parameters, run the action, answer with EC2's XML. Every response is kept
 (bounded) so a test can parse each with botocore's own parser."""
 
 import collections
-import datetime
 import http.server
 import socket
 import threading
@@ -16,17 +15,6 @@ from .errors import ApiError
 MAX_BODY = 1 << 20
 MAX_RESPONSES_KEPT = 2000
 CONNECTION_TIMEOUT = 30
-
-
-def to_json(value):
-    """A response dict as JSON-able data (times as ISO 8601 in UTC)."""
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_json(v) for v in value]
-    if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.timezone.utc).isoformat()
-    return value
 
 
 class Ec2Api:
@@ -107,7 +95,7 @@ class Ec2Api:
     def _keep(self, action, status, xml, expected):
         with self.responses_lock:
             self.responses.append({"action": action, "status": status, "xml": xml.decode(),
-                                   "expected": to_json(expected)})
+                                   "expected": model.to_json(expected)})
 
     def kept_responses(self):
         with self.responses_lock:

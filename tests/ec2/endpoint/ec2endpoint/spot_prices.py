@@ -42,6 +42,7 @@ class SpotPrices:
                 raise ValueError(f"spot prices[{i}]: {error}")
             if when.tzinfo is None:
                 when = when.replace(tzinfo=datetime.timezone.utc)
+            when = when.replace(microsecond=when.microsecond // 1000 * 1000)  # EC2 has milliseconds
             table.append({"AvailabilityZone": str(e["availability_zone"]), "InstanceType": str(e["instance_type"]),
                           "ProductDescription": "Linux/UNIX", "SpotPrice": price, "Timestamp": when})
         with self._lock:
