@@ -380,6 +380,9 @@ class Signatures(unittest.TestCase):
             (dict(sign=False), "AuthFailure", 401),
             (dict(amz_date=old), "RequestExpired", 400),
             (dict(tamper=lambda body: body.replace(b"DescribeKeyPairs", b"DescribeKeyPairz")), "SignatureDoesNotMatch", 403),
+            # Signed over a payload hash that is not the body's.
+            (dict(headers={"X-Amz-Content-SHA256": hashlib.sha256(b"another body").hexdigest()}),
+             "XAmzContentSHA256Mismatch", 400),
         ]
         for kwargs, code, status in cases:
             with self.subTest(code=code, kwargs=str(kwargs)):
@@ -532,6 +535,45 @@ class Shutdown(unittest.TestCase):
             endpoint.stop(signal.SIGKILL)
 
 
+class CommandLine(unittest.TestCase):
+    def start(self, name, faults):
+        path = os.path.join(WORK, name + ".json")
+        with open(path, "w") as f:
+            json.dump(faults, f)
+        return path, subprocess.Popen([sys.executable, os.path.join(harness.HERE, "run_endpoint.py"),
+                                       "--state-dir", os.path.join(WORK, name), "--no-ssh-servers",
+                                       "--faults", path], stderr=subprocess.PIPE, text=True)
+
+    def test_a_bad_faults_file_is_refused_naming_the_file_entry_and_field(self):
+        for name, faults, field in (("bad-field", [{"code": "Throttling"}, {"code": "X", "colour": 1}], "colour"),
+                                    ("bad-count", [{"code": "X", "count": "2"}], "count"),
+                                    ("not-a-list", {"code": "X"}, "list")):
+            with self.subTest(name=name):
+                path, process = self.start(name, faults)
+                _, stderr = process.communicate(timeout=60)
+                self.assertNotEqual(process.returncode, 0)
+                self.assertEqual(len(stderr.strip().splitlines()), 1, stderr)
+                self.assertIn(path, stderr)
+                self.assertIn(field, stderr)
+                self.assertFalse(os.path.exists(os.path.join(WORK, name, "ready.json")))
+
+    def test_faults_from_the_file_apply(self):
+        endpoint = harness.Endpoint(os.path.join(WORK, "faults-file"), "--faults", self.start_file(), ssh=False)
+        try:
+            c = endpoint.client()
+            self.assertEqual(error_code(lambda: run_one(c, subnet="subnet-0f")), ("VcpuLimitExceeded", 400))
+            self.assertEqual(endpoint.counters()["faults_injected"], {"RunInstances:VcpuLimitExceeded": 1})
+            run_one(c, subnet="subnet-0f")
+        finally:
+            self.assertEqual(endpoint.stop(), 0)
+
+    def start_file(self):
+        path = os.path.join(WORK, "good-faults.json")
+        with open(path, "w") as f:
+            json.dump([{"action": "RunInstances", "code": "VcpuLimitExceeded"}], f)
+        return path
+
+
 class ZzEveryResponseParses(unittest.TestCase):
     """Runs last: every response the shared endpoint sent, through botocore's parser."""
 
@@ -551,6 +593,13 @@ class ZzEveryResponseParses(unittest.TestCase):
                     parsed["Error"] = {k: parsed["Error"][k] for k in ("Code", "Message")}
                 self.assertEqual(_json_like(parsed), response["expected"])
                 kinds.add((response["action"], ok))
+        # The check has teeth: a misnamed element is data the SDK silently drops.
+        described = next(r for r in responses if r["action"] == "DescribeInstances" and "<instanceId>" in r["xml"])
+        broken = botocore.parsers.EC2QueryParser().parse(
+            {"body": described["xml"].replace("instanceId>", "instanceID>").encode(), "status_code": 200,
+             "headers": {}}, model.operation_model("DescribeInstances").output_shape)
+        broken.pop("ResponseMetadata")
+        self.assertNotEqual(_json_like(broken), described["expected"])
         for action in ("RunInstances", "DescribeInstances", "DescribeInstanceStatus", "CreateTags",
                        "TerminateInstances", "ImportKeyPair", "DescribeKeyPairs", "DescribeSpotPriceHistory"):
             self.assertIn((action, True), kinds)

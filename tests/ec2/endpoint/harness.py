@@ -94,13 +94,13 @@ class Endpoint:
     def counters(self):
         return self.control("GET", "/counters")[1]
 
-    def raw(self, params, secret=None, access_key_id=None, tamper=None, amz_date=None, sign=True):
+    def raw(self, params, secret=None, access_key_id=None, tamper=None, amz_date=None, sign=True, headers=None):
         """POSTs form `params` signed with botocore's signer; returns (status, parsed error or body)."""
         r = self.ready
         body = urllib.parse.urlencode(params).encode()
         request = botocore.awsrequest.AWSRequest(
             method="POST", url=r["endpoint_url"], data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", **(headers or {})})
         if sign:
             creds = botocore.credentials.Credentials(access_key_id or r["access_key_id"],
                                                      secret or r["secret_access_key"])

@@ -3,6 +3,7 @@ botocore's own signer (SigV4Auth) from what arrived, with the credentials
 the endpoint knows, and compared in constant time."""
 
 import datetime
+import hashlib
 import hmac
 import re
 
@@ -69,6 +70,11 @@ def verify(method, scheme_host, path, headers, body, region, lookup_secret):
         if headers.get(name) is None:
             raise ApiError("SignatureDoesNotMatch", f"signed header {name} is missing")
         signed[name] = headers.get(name)
+    content_sha256 = headers.get("X-Amz-Content-SHA256")
+    if content_sha256 is not None and content_sha256 != hashlib.sha256(body).hexdigest():
+        # The signature covers this header instead of the body: it must be the body's hash.
+        raise ApiError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match "
+                       "what was computed.")
     request = botocore.awsrequest.AWSRequest(method=method, url=scheme_host + path, headers=signed,
                                              data=body)
     request.context["timestamp"] = amz_date

@@ -51,12 +51,21 @@ def _pump(source, target):
             target.sendall(data)
     except OSError:
         pass
-    finally:
-        for s in (target,):
-            try:
-                s.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+    try:
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def _relay(client, backend, done):
+    """Copies both ways until both sides have finished, then closes both."""
+    back = threading.Thread(target=_pump, args=(backend, client), daemon=True)
+    back.start()
+    _pump(client, backend)
+    back.join()
+    client.close()
+    backend.close()
+    done((client, backend))
 
 
 class SshServer:
@@ -120,14 +129,17 @@ class SshServer:
                 client.close()
                 continue
             with self._lock:
-                self._connections = [c for c in self._connections if c.fileno() >= 0]
-                if self._stopped.is_set() or len(self._connections) >= 2 * MAX_CONNECTIONS:
+                if self._stopped.is_set() or len(self._connections) >= MAX_CONNECTIONS:
                     client.close()
                     backend.close()
                     continue
-                self._connections += [client, backend]
-            for a, b in ((client, backend), (backend, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+                self._connections.append((client, backend))
+            threading.Thread(target=_relay, args=(client, backend, self._connection_done), daemon=True).start()
+
+    def _connection_done(self, pair):
+        with self._lock:
+            if pair in self._connections:
+                self._connections.remove(pair)
 
     def stop(self):
         """Stops the forwarder, the server and every process of its session."""
@@ -141,12 +153,12 @@ class SshServer:
             except OSError:
                 pass
             listener.close()
-        for c in connections:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
+        for pair in connections:
+            for c in pair:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)  # the relay threads then close them
+                except OSError:
+                    pass
         if self.process is None:
             return
         pid = self.process.pid
