@@ -580,6 +580,8 @@ class ZzEveryResponseParses(unittest.TestCase):
     def test_every_recorded_response_parses_to_what_the_endpoint_meant(self):
         model = botocore.session.get_session().get_service_model("ec2")
         responses = ENDPOINT.control("GET", "/responses")[1]
+        self.assertEqual(ENDPOINT.counters()["internal_errors"], 0)
+        self.assertFalse([r for r in responses if r["status"] == 500 and "test endpoint bug" in r["xml"]])
         kinds = set()
         for i, response in enumerate(responses):
             with self.subTest(i=i, action=response["action"]):

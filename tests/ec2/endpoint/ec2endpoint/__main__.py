@@ -28,8 +28,13 @@ def _non_negative(text):
     return value
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"ec2endpoint: {message} (see --help)\n")
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="ec2endpoint", description="A fake EC2 endpoint for tests.")
+    p = _OneLineErrors(prog="ec2endpoint", description="A fake EC2 endpoint for tests.")
     p.add_argument("--state-dir", required=True, help="instance directories, TLS files, ready file")
     p.add_argument("--ready-file", help="default STATE_DIR/ready.json")
     servers = p.add_mutually_exclusive_group(required=True)
@@ -60,6 +65,8 @@ def parse_args(argv):
         p.error("--credential-lifetime must be positive")
     if not 1 <= args.ssh_port <= 65535:
         p.error("--ssh-port must be 1..65535")
+    if args.loopback_server and not os.access(args.loopback_server, os.X_OK):
+        p.error(f"--loopback-server {args.loopback_server}: not an executable file")
     try:
         base = ipaddress.IPv4Address(args.address_base)
     except ValueError:

@@ -103,6 +103,7 @@ class Counters:
             self._imds = collections.Counter()
             self._auth_failures = 0
             self._validation_failures = 0
+            self._internal_errors = 0
             self._errors = collections.deque(maxlen=MAX_ERRORS_KEPT)
 
     def request(self, action):
@@ -121,6 +122,8 @@ class Counters:
         with self._lock:
             if kind == "auth":
                 self._auth_failures += 1
+            elif kind == "internal":
+                self._internal_errors += 1
             else:
                 self._validation_failures += 1
             self._errors.append(line)
@@ -134,4 +137,5 @@ class Counters:
             return {"actions": dict(self._actions), "faults_injected": dict(self._faults),
                     "run_instances_by_subnet": dict(self._subnets), "imds": dict(self._imds),
                     "auth_failures": self._auth_failures, "validation_failures": self._validation_failures,
+                    "internal_errors": self._internal_errors,
                     "errors": list(self._errors)}

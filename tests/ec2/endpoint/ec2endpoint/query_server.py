@@ -91,6 +91,12 @@ class Ec2Api:
             xml = model.error_xml(e.code, e.message, request_id)
             self._keep(action, e.status, xml, {"Error": {"Code": e.code, "Message": e.message}})
             return e.status, xml
+        except Exception as e:  # a bug in the endpoint: say so to the client and in the counters
+            message = f"test endpoint bug: {type(e).__name__}: {e}"
+            self.counters.rejected("internal", f"{action}: {message}")
+            xml = model.error_xml("InternalError", message, request_id)
+            self._keep(action, 500, xml, {"Error": {"Code": "InternalError", "Message": message}})
+            return 500, xml
 
     def _keep(self, action, status, xml, expected):
         with self.responses_lock:
