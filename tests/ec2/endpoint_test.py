@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -533,6 +534,43 @@ class Shutdown(unittest.TestCase):
             self.assert_nothing_left(endpoint, pids)
         finally:
             endpoint.stop(signal.SIGKILL)
+
+
+class Concurrency(unittest.TestCase):
+    def test_many_threads_run_list_tag_and_terminate_at_once(self):
+        threads = 8
+        clients = [ENDPOINT.client() for _ in range(threads)]
+        results, errors = [None] * threads, []
+
+        def work(n):
+            try:
+                c = clients[n]
+                instance = run_one(c, subnet=SUBNETS[n % 2], tags={"cloudhost-test": "concurrent", "n": str(n)})
+                c.create_tags(Resources=[instance["InstanceId"]], Tags=[{"Key": "worker", "Value": str(n)}])
+                for _ in range(3):
+                    listed(c, Filters=[{"Name": "tag:cloudhost-test", "Values": ["concurrent"]}])
+                results[n] = instance["InstanceId"]
+            except Exception as e:  # reported below, with the worker's number
+                errors.append(f"worker {n}: {e!r}")
+
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(POLL_LIMIT * 4)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(set(results)), threads)
+        c = ENDPOINT.client()
+        everyone = wait_for(lambda: (lambda found: found if len(found) == threads and all(
+            i.get("PrivateIpAddress") for i in found) else None)(
+            listed(c, Filters=[{"Name": "tag:cloudhost-test", "Values": ["concurrent"]}])[0]), "all listed")
+        self.assertEqual(sorted(i["InstanceId"] for i in everyone), sorted(results))
+        self.assertEqual(len({i["PrivateIpAddress"] for i in everyone}), threads)
+        self.assertEqual({int({t["Key"]: t["Value"] for t in i["Tags"]}["worker"]) for i in everyone},
+                         set(range(threads)))
+        c.terminate_instances(InstanceIds=results)
+        wait_for(lambda: all(i["State"]["Name"] == "terminated" for i in listed(c, InstanceIds=results)[0]),
+                 "all terminated")
 
 
 class CommandLine(unittest.TestCase):
