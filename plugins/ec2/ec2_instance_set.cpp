@@ -287,6 +287,7 @@ std::vector<std::shared_ptr<sdk::Instance>> Ec2InstanceSet::instances(const sdk:
             params.add("Filter." + std::to_string(n) + ".Name", "tag:" + key);
             params.add("Filter." + std::to_string(n) + ".Value.1", value);
         }
+        params.add("MaxResults", "1000"); // the largest page AWS serves
         if (!next_token.empty())
             params.add("NextToken", next_token);
         std::unique_ptr<pugi::xml_document> doc;
