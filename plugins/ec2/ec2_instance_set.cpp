@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <optional>
+#include <set>
 
 namespace cloudhost::ec2 {
 namespace {
@@ -13,6 +14,7 @@ namespace {
 constexpr uint64_t gib = 1ull << 30;
 constexpr int max_list_pages = 10'000; // 10,000 pages of up to 1,000 instances
 constexpr const char *scratch_device = "/dev/xvdt";
+constexpr auto address_refresh_interval = std::chrono::seconds(1);
 
 void add_tags(QueryParams &params, const std::string &prefix, const sdk::Tags &tags) {
     int n = 0;
@@ -106,7 +108,7 @@ void Ec2Instance::set_tags(const sdk::Tags &tags) {
     if (tags.empty())
         return;
     QueryParams params;
-    params.add("ResourceId.1", data_.id);
+    params.add("ResourceId.1", id_);
     add_tags(params, "Tag.", tags); // adds and overwrites, as Arvados
     try {
         context_->api.call("CreateTags", params);
@@ -114,11 +116,12 @@ void Ec2Instance::set_tags(const sdk::Tags &tags) {
         throw_typed(e, context_->other_backoff);
     }
     note_success(context_->other_backoff);
+    state_->merge_tags(tags);
 }
 
 void Ec2Instance::destroy() {
     QueryParams params;
-    params.add("InstanceId.1", data_.id);
+    params.add("InstanceId.1", id_);
     try {
         context_->api.call("TerminateInstances", params);
     } catch (const AwsError &e) {
@@ -127,23 +130,46 @@ void Ec2Instance::destroy() {
         throw_typed(e, context_->other_backoff);
     }
     note_success(context_->other_backoff);
-    context_->logger.info("ec2: terminating instance", {{"instance_id", data_.id}});
+    context_->registry.forget_created(id_);
+    context_->logger.info("ec2: terminating instance", {{"instance_id", id_}});
+}
+
+void Ec2Instance::refresh() const {
+    QueryParams params;
+    params.add("InstanceId.1", id_);
+    try {
+        const auto doc = context_->api.call("DescribeInstances", params);
+        for (const pugi::xml_node reservation :
+             doc->document_element().child("reservationSet").children("item"))
+            for (const pugi::xml_node item : reservation.child("instancesSet").children("item"))
+                if (child_text(item, "instanceId") == id_)
+                    state_->update(parse_instance(item));
+    } catch (const std::exception &e) {
+        // The caller sees "no address yet" and asks again later.
+        context_->logger.debug("ec2: cannot refresh instance",
+                               {{"instance_id", id_}, {"error", e.what()}});
+    }
 }
 
 std::string Ec2Instance::address() const {
-    if (data_.private_ip.empty())
+    // A booting instance may not have its address yet (the host keeps asking
+    // the handle it has): look it up, at most once per second per instance.
+    if (state_->get().private_ip.empty() && state_->claim_refresh(address_refresh_interval))
+        refresh();
+    const std::string ip = state_->get().private_ip;
+    if (ip.empty())
         return {};
     if (!context_->config.ssh_port)
-        return data_.private_ip;
-    const bool ipv6 = data_.private_ip.find(':') != std::string::npos;
-    return (ipv6 ? "[" + data_.private_ip + "]" : data_.private_ip) + ":" +
-           std::to_string(*context_->config.ssh_port);
+        return ip;
+    const bool ipv6 = ip.find(':') != std::string::npos;
+    return (ipv6 ? "[" + ip + "]" : ip) + ":" + std::to_string(*context_->config.ssh_port);
 }
 
 std::vector<sdk::InstancePrice> Ec2Instance::price_history(const sdk::InstanceType &type) const {
-    if (!data_.spot || !context_->spot_prices.enabled())
+    const InstanceData data = state_->get();
+    if (!data.spot || !context_->spot_prices.enabled())
         return {};
-    auto prices = context_->spot_prices.history(data_.instance_type, data_.availability_zone);
+    auto prices = context_->spot_prices.history(data.instance_type, data.availability_zone);
     const double scratch_gib = std::ceil(static_cast<double>(type.added_scratch) / gib);
     const double ebs_hourly = context_->config.ebs_price * scratch_gib / 30 / 24;
     for (auto &p : prices)
@@ -247,7 +273,8 @@ std::shared_ptr<Ec2Instance> Ec2InstanceSet::run_instance(const sdk::InstanceTyp
             context_->logger.info("ec2: created instance", {{"instance_id", data.id},
                                                             {"instance_type", data.instance_type},
                                                             {"subnet_id", subnet}});
-            return std::make_shared<Ec2Instance>(context_, std::move(data));
+            return std::make_shared<Ec2Instance>(
+                context_, context_->registry.record_created(std::move(data)));
         } catch (const AwsError &e) {
             if (subnets.empty() || !is_subnet_specific(e.code(), e.aws_message()))
                 throw_typed(e, context_->create_backoff, provider_type);
@@ -274,6 +301,7 @@ Ec2InstanceSet::create(const sdk::InstanceType &type, const std::string &image_i
 
 std::vector<std::shared_ptr<sdk::Instance>> Ec2InstanceSet::instances(const sdk::Tags &filter) {
     std::vector<std::shared_ptr<sdk::Instance>> found;
+    std::set<std::string> listed_ids;
     std::string next_token;
     int page = 0;
     do {
@@ -300,9 +328,13 @@ std::vector<std::shared_ptr<sdk::Instance>> Ec2InstanceSet::instances(const sdk:
         for (const pugi::xml_node reservation : root.child("reservationSet").children("item"))
             for (const pugi::xml_node item : reservation.child("instancesSet").children("item")) {
                 InstanceData data = parse_instance(item);
-                if (data.id.empty() || data.state == "shutting-down" || data.state == "terminated")
+                if (data.id.empty())
                     continue;
-                found.push_back(std::make_shared<Ec2Instance>(context_, std::move(data)));
+                listed_ids.insert(data.id);
+                if (data.state == "shutting-down" || data.state == "terminated")
+                    continue;
+                found.push_back(std::make_shared<Ec2Instance>(
+                    context_, context_->registry.record(std::move(data))));
             }
         const std::string token = child_text(root, "nextToken");
         if (!token.empty() && token == next_token)
@@ -310,6 +342,8 @@ std::vector<std::shared_ptr<sdk::Instance>> Ec2InstanceSet::instances(const sdk:
         next_token = token;
     } while (!next_token.empty());
     note_success(context_->list_backoff);
+    for (auto &state : context_->registry.unlisted_creates(listed_ids, filter))
+        found.push_back(std::make_shared<Ec2Instance>(context_, std::move(state)));
     return found;
 }
 

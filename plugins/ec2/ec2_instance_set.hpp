@@ -4,6 +4,7 @@
 #include "ec2_api.hpp"
 #include "ec2_config.hpp"
 #include "ec2_errors.hpp"
+#include "instance_registry.hpp"
 #include "spot_prices.hpp"
 
 #include "cloudhost/driver_sdk.hpp"
@@ -30,17 +31,7 @@ struct Ec2Context {
     SpotPrices spot_prices;
     // Separate throttle back-offs, as Arvados keeps for Create and Instances.
     Backoff create_backoff, list_backoff, other_backoff;
-};
-
-// One instance as a listing (or RunInstances) described it.
-struct InstanceData {
-    std::string id;
-    std::string instance_type;
-    std::string private_ip;
-    std::string state;
-    std::string availability_zone;
-    bool spot = false;
-    std::shared_ptr<const sdk::Tags> tags;
+    InstanceRegistry registry;
 };
 
 // Reads an instancesSet/item element.
@@ -58,13 +49,14 @@ QueryParams run_instances_params(const Ec2Config &config, const sdk::InstanceTyp
 
 class Ec2Instance final : public sdk::Instance {
   public:
-    Ec2Instance(std::shared_ptr<Ec2Context> context, InstanceData data)
-        : context_(std::move(context)), data_(std::move(data)) {}
+    Ec2Instance(std::shared_ptr<Ec2Context> context, std::shared_ptr<InstanceState> state)
+        : context_(std::move(context)), state_(std::move(state)), id_(state_->get().id),
+          provider_type_(state_->get().instance_type) {}
 
-    std::string id() const override { return data_.id; }
-    std::string provider_type() const override { return data_.instance_type; }
-    sdk::Tags tags() const override { return *data_.tags; }
-    std::shared_ptr<const sdk::Tags> tags_snapshot() const override { return data_.tags; }
+    std::string id() const override { return id_; }
+    std::string provider_type() const override { return provider_type_; }
+    sdk::Tags tags() const override { return *state_->get().tags; }
+    std::shared_ptr<const sdk::Tags> tags_snapshot() const override { return state_->get().tags; }
     void set_tags(const sdk::Tags &tags) override;
     void destroy() override;
     std::string address() const override;
@@ -72,8 +64,11 @@ class Ec2Instance final : public sdk::Instance {
     std::vector<sdk::InstancePrice> price_history(const sdk::InstanceType &type) const override;
 
   private:
+    void refresh() const;
+
     std::shared_ptr<Ec2Context> context_;
-    const InstanceData data_;
+    std::shared_ptr<InstanceState> state_; // shared by every handle of this id
+    const std::string id_, provider_type_;
 };
 
 class Ec2InstanceSet final : public sdk::InstanceSet {
