@@ -47,16 +47,20 @@ std::size_t collect(char *data, std::size_t size, std::size_t count, void *out) 
 } // namespace
 
 EndpointProcess::EndpointProcess(const std::filesystem::path &state_dir,
-                                 const std::vector<std::string> &args)
+                                 const std::vector<std::string> &args, const std::string &script)
     : state_dir_(state_dir) {
     const char *source_root = std::getenv("CLOUDHOST_SOURCE_ROOT");
+#ifdef CLOUDHOST_SOURCE_ROOT_DEFAULT
+    if (!source_root || !*source_root)
+        source_root = CLOUDHOST_SOURCE_ROOT_DEFAULT; // the benchmark, run by hand
+#endif
     if (!source_root)
         throw std::runtime_error("CLOUDHOST_SOURCE_ROOT is not set");
     std::filesystem::create_directories(state_dir_);
-    std::vector<std::string> argv = {
-        "/usr/bin/python3", std::string(source_root) + "/tests/ec2/endpoint/run_endpoint.py",
-        "--state-dir", state_dir_.string(), "--exit-with-parent"};
+    std::vector<std::string> argv = {"/usr/bin/python3",
+                                     std::string(source_root) + "/tests/ec2/" + script};
     argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--state-dir", state_dir_.string(), "--exit-with-parent"});
     std::vector<char *> c_argv;
     for (auto &a : argv)
         c_argv.push_back(a.data());

@@ -25,8 +25,10 @@ struct EndpointInfo {
 class EndpointProcess {
   public:
     // `args` are added to run_endpoint.py's command line (e.g.
-    // "--no-ssh-servers", "--page-size", "1000").
-    EndpointProcess(const std::filesystem::path &state_dir, const std::vector<std::string> &args);
+    // "--no-ssh-servers", "--page-size", "1000"). `script` replaces
+    // endpoint/run_endpoint.py (a path under tests/ec2/).
+    EndpointProcess(const std::filesystem::path &state_dir, const std::vector<std::string> &args,
+                    const std::string &script = "endpoint/run_endpoint.py");
     ~EndpointProcess();
     EndpointProcess(const EndpointProcess &) = delete;
     EndpointProcess &operator=(const EndpointProcess &) = delete;
