@@ -13,9 +13,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <set>
 #include <thread>
@@ -285,4 +288,42 @@ TEST_CASE("ec2 via the host: one key pair import, connections reused across thre
     CHECK(endpoint.action_count("ImportKeyPair") == imports); // cached now
     CHECK(endpoint.control("GET", "/counters").find(R"("validation_failures": 0)") !=
           std::string::npos);
+}
+
+TEST_CASE("ec2 via the host: spot price history plus the EBS cost, cached per interval") {
+    TempDir dir("ec2-host-prices");
+    EndpointProcess endpoint(dir / "endpoint", {"--no-ssh-servers"});
+    const auto now = Clock::to_time_t(Clock::now());
+    const auto iso = [](std::time_t t) {
+        char buffer[32];
+        std::tm utc{};
+        gmtime_r(&t, &utc);
+        std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+        return std::string(buffer);
+    };
+    endpoint.control(
+        "POST", "/spot-prices",
+        R"([{"instance_type": "m5.large", "availability_zone": "us-east-1a", "price": 0.05, "timestamp": ")" +
+            iso(now - 3600) +
+            R"("}, {"instance_type": "m5.large", "availability_zone": "us-east-1a", "price": 0.07, "timestamp": ")" +
+            iso(now - 60) + R"("}])");
+    InstanceSet set = open_set(dir, endpoint.driver_parameters(R"("ebs_price": 0.72)"));
+    InstanceType type = small_type(true);
+    type.added_scratch = 10ull << 30; // 10 GiB: 0.72 * 10 / 30 / 24 = 0.01 per hour
+    Instance spot = create(set, type);
+    const auto prices = spot.price_history(type);
+    REQUIRE(prices.size() >= 2);
+    std::vector<double> values;
+    for (const auto &p : prices)
+        values.push_back(p.price);
+    CHECK(std::find_if(values.begin(), values.end(),
+                       [](double v) { return std::abs(v - 0.08) < 1e-9; }) != values.end());
+    CHECK(std::find_if(values.begin(), values.end(),
+                       [](double v) { return std::abs(v - 0.06) < 1e-9; }) != values.end());
+    const long lookups = endpoint.action_count("DescribeSpotPriceHistory");
+    CHECK(lookups >= 1);
+    spot.price_history(type); // cached for spot_price_update_interval (24 h)
+    CHECK(endpoint.action_count("DescribeSpotPriceHistory") == lookups);
+    // On-demand instances have no price data, as in Arvados.
+    CHECK(create(set).price_history(small_type()).empty());
 }
