@@ -1,0 +1,1 @@
+"""A fake EC2 endpoint for tests (see ../README.md)."""
