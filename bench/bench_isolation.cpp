@@ -41,7 +41,7 @@ std::string stub_config(unsigned instances) {
 const char *set_id = "zzzzz-zzzzz-zzzzzzzbenchiso";
 
 std::unique_ptr<DriverEndpoint> in_process(const std::string &config) {
-    detail::EndpointArgs args{config, set_id, {}, nullptr};
+    detail::EndpointArgs args{config, set_id, {}, nullptr, nullptr};
     return detail::InProcessEndpoint::open(open_stub(), args);
 }
 

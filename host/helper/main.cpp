@@ -79,7 +79,10 @@ int main(int argc, char **argv) {
         // verified and handed over open (request.library_path names it).
         auto library = cloudhost::DriverLibrary::open(library_path, request.info);
         cloudhost::detail::EndpointArgs args{request.config_json, request.instance_set_id,
-                                             request.shared_resource_tags, std::move(logger)};
+                                             request.shared_resource_tags, std::move(logger),
+                                             // Driver metrics stay in the helper for now:
+                                             // forwarding them to the host is not built yet.
+                                             nullptr};
         return cloudhost::detail::InProcessEndpoint::open(std::move(library), args);
     };
     const int code = cloudhost::isolation::serve(sandbox.channel_fd, opener, server);

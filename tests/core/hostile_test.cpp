@@ -100,7 +100,7 @@ TEST_CASE("the re-binding listing releases a duplicate id after the driver's put
     {
         const auto binding = detail::Binding::open(
             open_hostile(),
-            {"{\"w\":\"list:ok,dup,ok,dup,empty\"}", core_test::set_id, {}, log.logger()});
+            {"{\"w\":\"list:ok,dup,ok,dup,empty\"}", core_test::set_id, {}, log.logger(), nullptr});
         const auto listed = detail::list_bound_instances(binding);
         CHECK(listed.size() == 2);
         const DriverCounts during = counts(set);

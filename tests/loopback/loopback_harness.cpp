@@ -195,8 +195,9 @@ std::string Instance::wait_for_address(std::chrono::seconds timeout) const {
 InstanceSet::InstanceSet(std::shared_ptr<cloudhost::DriverLibrary> library,
                          const std::string &config, const std::string &instance_set_id)
     : library_(std::move(library)) {
-    const ch_instance_set_args args{sizeof(ch_instance_set_args), to_ch(config),
-                                    to_ch(instance_set_id), ch_tags{nullptr, 0}, &test_logger};
+    const ch_instance_set_args args{
+        sizeof(ch_instance_set_args), to_ch(config), to_ch(instance_set_id),
+        ch_tags{nullptr, 0},          &test_logger,  nullptr};
     ErrorRecord error;
     const ch_status status = library_->table().instance_set_new(&args, &set_, &error.e);
     REQUIRE_MESSAGE(status == CH_OK, error.e.message);
@@ -211,7 +212,7 @@ Outcome InstanceSet::try_open(const std::shared_ptr<cloudhost::DriverLibrary> &l
                               const std::string &config) {
     const std::string id = "zzzzz-zzzzz-loopbacktests00";
     const ch_instance_set_args args{sizeof(ch_instance_set_args), to_ch(config), to_ch(id),
-                                    ch_tags{nullptr, 0}, &test_logger};
+                                    ch_tags{nullptr, 0},          &test_logger,  nullptr};
     ch_instance_set *set = nullptr;
     ErrorRecord error;
     const ch_status status = library->table().instance_set_new(&args, &set, &error.e);
