@@ -294,19 +294,24 @@ TEST_CASE("kill -9 during an 8-thread Create/Instances/SetTags/Destroy load thro
     // Every instance the cloud holds was counted as created and not
     // destroyed, or its create/destroy was cut by the crash: none vanished.
     // The first call after the load may be the one that sees the death.
-    std::vector<cloudhost::Instance> listed;
-    for (int tries = 0; tries < 3; ++tries) {
-        try {
-            listed = set.instances();
-            break;
-        } catch (const DriverCrashedError &) {
+    // Calls fail fast until the restart back-off expires: retry, bounded.
+    const auto list_after_restart = [&set] {
+        for (int tries = 0;; ++tries) {
+            try {
+                return set.instances();
+            } catch (const DriverCrashedError &) {
+                if (tries >= 100)
+                    throw;
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
         }
-    }
+    };
+    const std::vector<cloudhost::Instance> listed = list_after_restart();
     CHECK(static_cast<int>(listed.size()) >= created.load() - destroyed.load());
     CHECK(static_cast<int>(listed.size()) <=
           created.load() - destroyed.load() + typed_failures.load());
-    for (auto &inst : listed)
-        inst.destroy();
-    CHECK(set.instances().empty());
+    for (const auto &inst : listed)
+        cloudhost::Instance(inst).destroy();
+    CHECK(list_after_restart().empty());
     set.stop();
 }
