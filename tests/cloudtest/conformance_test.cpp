@@ -129,7 +129,9 @@ void check_passes_every_step(const Run &run) {
     CHECK(run.process.status == 0);
     CHECK(run.ok);
     CHECK(run.order == all_steps);
-    for (const auto &[name, step] : run.steps) {
+    for (const auto &entry : run.steps) {
+        const auto &name = entry.first; // not a structured binding: clang 14 cannot capture one
+        const auto &step = entry.second;
         CHECK_MESSAGE(step.ok, name << ": " << step.detail);
         CHECK_MESSAGE(!step.skipped, name << ": " << step.detail);
         CHECK_MESSAGE(!step.rule.empty(), name);
@@ -142,8 +144,9 @@ void check_fails_exactly(const Run &run, const std::string &failing, const std::
     CHECK(run.process.status == 1);
     CHECK_FALSE(run.ok);
     REQUIRE(run.steps.count(failing) == 1);
-    for (const auto &[name, step] : run.steps)
-        CHECK_MESSAGE(step.ok == (name != failing), name << ": " << step.detail);
+    for (const auto &entry : run.steps)
+        CHECK_MESSAGE(entry.second.ok == (entry.first != failing),
+                      entry.first << ": " << entry.second.detail);
     const Step &step = run.steps.at(failing);
     CHECK(step.detail.find("rule broken: " + step.rule) != std::string::npos);
     CHECK(step.detail.find("expected") != std::string::npos);

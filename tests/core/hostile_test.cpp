@@ -156,7 +156,9 @@ TEST_CASE(
              [](InstanceSet &, Instance &i) { (void)i.price_history(any_type()); }},
         };
     for (const std::string kind : {"kind:std", "kind:int"}) {
-        for (const auto &[slot, call] : calls) {
+        for (const auto &slot_call : calls) {
+            const auto &slot = slot_call.first; // clang 14 cannot capture a structured binding
+            const auto &call = slot_call.second;
             CAPTURE(kind);
             CAPTURE(slot);
             LogCapture log;

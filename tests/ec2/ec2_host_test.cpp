@@ -123,10 +123,11 @@ TEST_CASE("ec2 via the host: a throttled call suspends calls until EarliestRetry
 
     for (const char *code : {"RequestLimitExceeded", "Throttling"}) {
         CAPTURE(code);
-        for (const auto &[action, call] :
-             std::vector<std::pair<std::string, std::function<void()>>>{
+        for (const auto &action_call : std::vector<std::pair<std::string, std::function<void()>>>{
                  {"RunInstances", [&] { create(set); }},
                  {"DescribeInstances", [&] { set.instances(); }}}) {
+            const auto &action = action_call.first; // clang 14 cannot capture a structured binding
+            const auto &call = action_call.second;
             CAPTURE(action);
             inject(endpoint, action, code);
             const long before = endpoint.action_count(action);

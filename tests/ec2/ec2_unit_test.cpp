@@ -350,7 +350,9 @@ TEST_CASE("config: every bad value names its key") {
         {R"([1])", "must be a JSON object"},
         {R"({"region": "r", "subnet_id": [[[["x"]]]]})", "nested deeper than 4 levels"},
     };
-    for (const auto &[json, expected] : cases) {
+    for (const auto &json_expected : cases) {
+        const auto &json = json_expected.first; // clang 14 cannot capture a structured binding
+        const auto &expected = json_expected.second;
         CAPTURE(json);
         const std::string message = config_error(json);
         CHECK_MESSAGE(message.find(expected) != std::string::npos, message);
@@ -540,7 +542,8 @@ TEST_CASE("RunInstances parameters: tags, scratch volume, spot, subnet, profile"
     type.preemptible = false;
     type.added_scratch = 0;
     const QueryParams plain = run_instances_params(config, type, "ami-1", {}, "", "", "");
-    for (const auto &[name, value] : plain.items()) {
+    for (const auto &name_value : plain.items()) {
+        const auto &name = name_value.first; // clang 14 cannot capture a structured binding
         CAPTURE(name);
         CHECK(name.rfind("InstanceMarketOptions", 0) != 0);
         CHECK(name.rfind("BlockDeviceMapping", 0) != 0);
