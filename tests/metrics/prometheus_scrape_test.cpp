@@ -69,9 +69,10 @@ TEST_CASE("Prometheus scrapes a C++ SDK driver's metrics updated from 8 threads,
     auto registry = std::make_shared<MetricsRegistry>();
     auto library = open_test_driver("metrics-sdk");
     detail::DriverMetricsService service(registry, "metrics-sdk", set_id);
+    const std::string config = "{}"; // outlives the call (str() borrows)
     ch_instance_set_args args{};
     args.struct_size = sizeof args;
-    args.config_json = str("{}");
+    args.config_json = str(config);
     args.instance_set_id = str(set_id);
     args.metrics = service.c_metrics();
     ch_error error{};
