@@ -129,14 +129,15 @@ static void set_free(ch_instance_set *set) {
 
 static ch_status create(ch_instance_set *set, const ch_create_args *args,
                         const ch_instance_sink *out, ch_error *error) {
-    static unsigned long next_id; /* test only: ids need not be unique across threads */
+    static unsigned long next_id; /* called from many threads: atomic increment */
     struct ch_instance *instance = calloc(1, sizeof *instance);
     ch_instance_desc desc;
     size_t n = args->instance_type->provider_type.len;
     if (!instance)
         return ch_error_set(error, CH_ERR_GENERIC, "out of memory");
     instance->set = set;
-    snprintf(instance->id, sizeof instance->id, "i-%lu", ++next_id);
+    snprintf(instance->id, sizeof instance->id, "i-%lu",
+             __atomic_add_fetch(&next_id, 1ul, __ATOMIC_RELAXED));
     if (n > sizeof instance->provider_type - 1)
         n = sizeof instance->provider_type - 1;
     memcpy(instance->provider_type, args->instance_type->provider_type.data, n);
