@@ -38,14 +38,15 @@ void list(cloudhost::detail::DriverEndpoint &ep, const Tags &filter = {}) {
 
 } // namespace
 
-// Under AddressSanitizer a SIGSEGV in the helper is caught by ASan's handler,
-// which reports it and exits with status 1 instead of dying by the signal.
+// Under AddressSanitizer or ThreadSanitizer a SIGSEGV in the helper is caught
+// by the sanitizer's handler, which reports it and exits with a status
+// instead of dying by the signal.
 #if defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define ISOLATION_TEST_UNDER_ASAN 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ISOLATION_TEST_UNDER_ASAN 1
 #endif
 
