@@ -3,7 +3,10 @@
 //   "list:ok,dup,empty,ctrl,long,nullid,nodesc,utf8"  what instances hands over
 //   "create:one|none|two|badid"                        what create hands over
 //   "throw:<slot>" with "kind:int" (else std::runtime_error)
-//   "logthread"  a thread logging until 50 records after instance_set_free
+//   "logthread"  a thread that logs until its set is freed, then waits for a
+//                later set with "release_logthreads" and logs 50 more records
+//                (the host closes a set's logger only after instance_set_free
+//                returned: records in between are not "after free" to it)
 // It holds an error-checking mutex across every sink->put; instance_release
 // takes the same mutex, so a release from inside put is seen (EDEADLK) and
 // counted. instance_quota_group answers "reentered=R released=N handed=H".
@@ -34,9 +37,14 @@ struct Inst {
 };
 
 std::atomic<int> reentered{0}, released{0}, handed{0};
+std::atomic<int> logthread_releases{0};
 
 bool has(const Set *set, const std::string &word) {
     return set && set->config.find(word) != std::string::npos;
+}
+
+bool spawns_logthread(const Set *set) {
+    return has(set, "logthread\"") || has(set, "logthread,");
 }
 
 void maybe_throw(const Set *set, const char *slot) {
@@ -89,21 +97,24 @@ ch_status set_new(const ch_instance_set_args *args, ch_instance_set **out, ch_er
             throw 42;
         throw std::runtime_error("hostile instance_set_new");
     }
-    if (has(set, "logthread")) {
+    if (has(set, "release_logthreads"))
+        ++logthread_releases;
+    if (spawns_logthread(set)) {
         // Deliberately never joined: keeps logging after instance_set_free.
         const ch_logger logger = *set->logger;
         const ch_logger *stored = set->logger;
         std::atomic<bool> *freed = &set->freed;
-        std::thread([logger, stored, freed] {
-            int after = 0;
-            while (after < 50) {
-                const bool was_freed = freed->load();
-                const ch_str msg{"tick", 4};
+        const int releases_at_start = logthread_releases.load();
+        std::thread([logger, stored, freed, releases_at_start] {
+            const ch_str msg{"tick", 4};
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+            while ((!freed->load() || logthread_releases.load() == releases_at_start) &&
+                   std::chrono::steady_clock::now() < give_up) {
                 stored->log(logger.ctx, CH_LOG_INFO, msg, nullptr, 0);
-                if (was_freed)
-                    ++after;
                 std::this_thread::sleep_for(std::chrono::microseconds(200));
             }
+            for (int after = 0; after < 50; ++after)
+                stored->log(logger.ctx, CH_LOG_INFO, msg, nullptr, 0);
         }).detach();
     }
     *out = reinterpret_cast<ch_instance_set *>(set);
@@ -123,7 +134,7 @@ void set_stop(ch_instance_set *s) {
 
 void set_free(ch_instance_set *s) {
     Set *set = of(s);
-    const bool keep = has(set, "logthread"); // the thread still reads `freed`
+    const bool keep = spawns_logthread(set); // the thread still reads `freed`
     set->freed = true;
     const bool do_throw = has(set, "throw:instance_set_free\"");
     const bool as_int = has(set, "kind:int");

@@ -218,7 +218,8 @@ TEST_CASE("a driver thread that logs after instance_set_free is dropped and coun
         CAPTURE(round);
         const auto before = after_free();
         { open_set("logthread", log.logger()); }
-        // The thread logs 50 more records after free, then ends.
+        // Freed, and its logger closed: now the thread logs 50 more, then ends.
+        { open_set("release_logthreads", log.logger()); }
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (after_free() < before + 50 && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <thread>
 
 using namespace cloudhost;
@@ -75,4 +76,35 @@ TEST_CASE("calls on empty handles throw logic_error") {
     InstanceSet none;
     CHECK_FALSE(none.valid());
     CHECK_THROWS_AS(none.instances(), std::logic_error);
+}
+
+// Two threads load, use and drop the stub with nothing ordering them but the
+// dynamic loader: one thread's unload (static destructors) and the other's
+// load at the same address (statics built anew) must be ordered for
+// ThreadSanitizer as they are for ld.so — the host's loader lock does that.
+TEST_CASE("the stub unloaded by one thread and loaded again by another works, race-free") {
+    const auto path = stub_path();
+    REQUIRE_FALSE(is_library_loaded(path));
+    std::atomic<int> rounds_done{0}, failures{0};
+    const auto churn = [&](const std::string &cloud) {
+        const LogCapture log; // one per thread: no shared sink lock to order them
+        for (int round = 0; round < 40; ++round) {
+            try {
+                auto options_here = options(R"({"cloud": ")" + cloud + R"("})");
+                options_here.logger = log.logger();
+                auto set = InstanceSet::open(open_stub(), options_here);
+                set.create(type("t1"), "img", {{"k", "v"}}, "", std::nullopt);
+                ++rounds_done;
+            } catch (...) {
+                ++failures;
+            }
+        }
+    };
+    std::thread first(churn, unique_cloud("churn"));
+    std::thread second(churn, unique_cloud("churn"));
+    first.join();
+    second.join();
+    CHECK(failures == 0);
+    CHECK(rounds_done == 80);
+    CHECK_FALSE(is_library_loaded(path));
 }

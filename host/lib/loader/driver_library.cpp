@@ -33,6 +33,16 @@ void note_process_exit() {
     (void)registered;
 }
 
+// Every load and unload of a driver goes through this lock. ld.so serialises
+// dlopen/dlclose with its own lock already, so this costs nothing; holding
+// ours too lets ThreadSanitizer see that order: a library unmapped by one
+// thread (its static destructors run) and mapped again at the same address
+// by another (its statics constructed anew) is then no "race" on the memory.
+std::mutex &loader_mutex() {
+    static std::mutex mutex;
+    return mutex;
+}
+
 // dlerror() is thread-local and overwritten by the next dl* call: copy it.
 std::string take_dlerror() {
     const char *e = dlerror();
@@ -55,10 +65,17 @@ std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &
                                                    DriverInfo info) {
     const std::string where = path.string() + ": ";
     note_process_exit();
-    dlerror();
-    void *handle = dlopen(path.c_str(), RTLD_LOCAL | RTLD_NOW);
+    void *handle = nullptr;
+    std::string load_error;
+    {
+        const std::lock_guard lock(loader_mutex());
+        dlerror();
+        handle = dlopen(path.c_str(), RTLD_LOCAL | RTLD_NOW);
+        if (!handle)
+            load_error = take_dlerror();
+    }
     if (!handle)
-        throw LoadError(where + "load failed: " + take_dlerror());
+        throw LoadError(where + "load failed: " + load_error);
 
     std::shared_ptr<DriverLibrary> lib(new DriverLibrary);
     lib->path_ = path;
@@ -119,6 +136,7 @@ void DriverLibrary::keep_while_mapped(std::shared_ptr<const void> object) {
 
 DriverLibrary::~DriverLibrary() {
     if (handle_ && !keep_loaded && !process_exiting) {
+        const std::lock_guard lock(loader_mutex());
         dlclose(handle_);
         return; // kept_ goes with the code that could reach it
     }
