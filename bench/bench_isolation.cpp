@@ -47,7 +47,7 @@ std::unique_ptr<DriverEndpoint> in_process(const std::string &config) {
 
 std::unique_ptr<isolation::IsolatedEndpoint> isolated(const std::string &config,
                                                       std::chrono::microseconds spin) {
-    isolation::IsolatedArgs args{config, set_id, {}, nullptr};
+    isolation::IsolatedArgs args{config, set_id, {}, nullptr, nullptr};
     isolation::IsolationOptions options;
     options.spin = spin;
     options.limits.spin_us = static_cast<std::uint64_t>(spin.count());

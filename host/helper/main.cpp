@@ -78,11 +78,11 @@ int main(int argc, char **argv) {
         // The same loader as in process, on the private copy the host
         // verified and handed over open (request.library_path names it).
         auto library = cloudhost::DriverLibrary::open(library_path, request.info);
+        // The driver's metrics go to the helper's registry; the host pulls
+        // them (METRICS) whenever its own registry is rendered.
         cloudhost::detail::EndpointArgs args{request.config_json, request.instance_set_id,
                                              request.shared_resource_tags, std::move(logger),
-                                             // Driver metrics stay in the helper for now:
-                                             // forwarding them to the host is not built yet.
-                                             nullptr};
+                                             request.metrics_registry};
         return cloudhost::detail::InProcessEndpoint::open(std::move(library), args);
     };
     const int code = cloudhost::isolation::serve(sandbox.channel_fd, opener, server);

@@ -7,16 +7,23 @@
 
 #include "../../host/lib/metrics/driver_metrics_service.hpp"
 #include "cloudhost/driver_library.hpp"
+#include "cloudhost/instance_set.hpp"
+#include "cloudhost/isolation.hpp"
 #include "cloudhost/metrics.hpp"
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace cloudhost;
@@ -270,4 +277,87 @@ TEST_CASE("drivers with metrics run under a host without the service") {
         REQUIRE_MESSAGE(no_service.status() == CH_OK, no_service.error());
         no_service.create();
     }
+}
+
+namespace {
+
+// Driver helper processes (cloudhost-driver-host) started by this process.
+std::vector<pid_t> helper_children() {
+    std::vector<pid_t> out;
+    for (const auto &entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        std::ifstream stat(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(stat, line))
+            continue;
+        const auto open = line.find('('), close = line.rfind(')');
+        if (open == std::string::npos || close == std::string::npos)
+            continue;
+        char state = 0;
+        int ppid = 0;
+        std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid);
+        if (ppid == getpid() && line.compare(open + 1, 15, "cloudhost-drive") == 0 && state != 'Z')
+            out.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+    return out;
+}
+
+std::string line_of(const std::string &text, const std::string &start) {
+    const auto at = text.find(start);
+    return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
+}
+
+} // namespace
+
+TEST_CASE("an isolated driver's metrics reach the host's registry when it renders; crashes and "
+          "restarts are counted") {
+    const std::string driver = "metrics-c", prefix = "cloudhost_driver_metrics_c_";
+    const std::string isolated_set_id = "zzzzz-zzzzz-zzzzzzzzmetrics";
+    const std::string labels =
+        "driver=\"" + driver + "\",instance_set_id=\"" + isolated_set_id + "\"";
+    auto registry = std::make_shared<MetricsRegistry>();
+    InstanceSetOptions options;
+    options.config_json = "{}";
+    options.instance_set_id = isolated_set_id;
+    options.metrics_registry = registry;
+    options.isolation.mode = IsolationMode::process;
+    auto set = InstanceSet::open(open_test_driver(driver), options);
+    InstanceType small;
+    small.name = "small";
+    small.provider_type = "small.v1";
+    small.vcpus = 2;
+    for (int i = 0; i < 3; ++i)
+        set.create(small, "", {}, "", std::nullopt);
+
+    std::string text = registry->render();
+    INFO(text);
+    CHECK(contains(text, prefix + "creates_total{" + labels + ",instance_type=\"small\"} 3\n"));
+    CHECK(contains(text, prefix + "create_vcpus_bucket{" + labels + ",le=\"2\"} 3\n"));
+    CHECK(contains(text, prefix + "create_vcpus_sum{" + labels + "} 6\n"));
+    check_with_promtool(text);
+    set.create(small, "", {}, "", std::nullopt);
+    CHECK(contains(registry->render(),
+                   prefix + "creates_total{" + labels + ",instance_type=\"small\"} 4\n"));
+
+    // The helper dies: counted once it is noticed; the next call restarts it,
+    // whose registry starts from zero (a counter reset, as for any process).
+    const auto helpers = helper_children();
+    REQUIRE(helpers.size() == 1);
+    ::kill(helpers[0], SIGKILL);
+    const std::string crashes = "cloudhost_isolated_driver_crashes_total{" + labels + "}";
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (line_of(registry->render(), crashes).empty() &&
+           std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    text = registry->render();
+    CHECK(line_of(text, crashes) == crashes + " 1");
+    // Values of a dead helper stay as last seen.
+    CHECK(contains(text, prefix + "creates_total{" + labels + ",instance_type=\"small\"} 4\n"));
+    set.create(small, "", {}, "", std::nullopt);
+    text = registry->render();
+    CHECK(contains(text, "cloudhost_isolated_driver_restarts_total{" + labels + "} 1\n"));
+    CHECK(contains(text, prefix + "creates_total{" + labels + ",instance_type=\"small\"} 1\n"));
+    check_with_promtool(text);
 }

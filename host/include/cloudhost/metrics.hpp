@@ -38,6 +38,7 @@ enum class MetricKind { counter, gauge, histogram };
 namespace detail {
 struct MetricFamily;
 struct MetricCell;
+struct RegistryAccess;
 } // namespace detail
 
 // One series (one combination of label values). A default-constructed
@@ -179,6 +180,7 @@ class MetricsRegistry {
                                  const std::vector<double> &buckets);
 
   private:
+    friend struct detail::RegistryAccess;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

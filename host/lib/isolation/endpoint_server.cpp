@@ -229,6 +229,13 @@ class Server : public std::enable_shared_from_this<Server> {
             }
             return;
         }
+        if (op == Op::metrics) { // no driver code: answered even while every pool thread is stuck
+            Writer w;
+            w.array(4).u64(static_cast<std::uint64_t>(Kind::reply)).u64(id).boolean(true);
+            write_metrics_snapshot(w, detail::take_snapshot(*metrics_));
+            connection_->send(w);
+            return;
+        }
         auto self = shared_from_this();
         pool_.post([self, message, id, op] { self->run_call(*message, id, op); });
     }
@@ -328,6 +335,7 @@ class Server : public std::enable_shared_from_this<Server> {
         req.config_json = root.at(9, "config").str();
         req.instance_set_id = root.at(10, "instance set id").str();
         req.shared_resource_tags = read_tags(root.at(11, "shared resource tags"));
+        req.metrics_registry = metrics_;
         set_log_level(root.at(12, "log level").u64());
         auto sink =
             std::make_shared<ForwardingSink>(connection_, options_.max_log_records_per_second);
@@ -453,6 +461,7 @@ class Server : public std::enable_shared_from_this<Server> {
     Pool pool_;
     std::mutex endpoint_mutex_;
     std::shared_ptr<detail::DriverEndpoint> endpoint_;
+    const std::shared_ptr<MetricsRegistry> metrics_ = std::make_shared<MetricsRegistry>();
     std::shared_ptr<spdlog::logger> logger_;
     spdlog::level::level_enum level_ = spdlog::level::info;
     std::atomic<long> outstanding_{0};

@@ -10,6 +10,7 @@
 #include "../core/driver_endpoint.hpp"
 
 #include "cloudhost/driver_info.hpp"
+#include "cloudhost/metrics.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -29,6 +30,9 @@ struct OpenRequest {
     std::string config_json;
     std::string instance_set_id;
     Tags shared_resource_tags;
+    // The helper's own registry, for the driver's metrics service: the host
+    // pulls it with METRICS.
+    std::shared_ptr<MetricsRegistry> metrics_registry;
 };
 
 struct ServerOptions {

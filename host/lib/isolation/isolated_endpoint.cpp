@@ -2,6 +2,9 @@
 
 #include "../core/validation.hpp"
 #include "../hotswap/swap_events.hpp"
+#include "../metrics/driver_metrics_service.hpp"
+#include "../metrics/host_metrics.hpp"
+#include "../metrics/metrics_snapshot.hpp"
 #include "protocol.hpp"
 
 #include "cloudhost/driver_library.hpp"
@@ -278,6 +281,10 @@ struct IsolatedEndpoint::State {
     std::shared_ptr<spdlog::logger> logger;
     std::filesystem::path exe;
     std::string label; // "driver <name> <version>"
+    std::shared_ptr<MetricsRegistry> metrics_registry;
+    std::shared_ptr<void> metrics_collector; // removed when the set closes
+    std::mutex metrics_mutex;                // one snapshot applied at a time
+    std::string last_metrics_problem;        // logged once per distinct problem
 
     mutable std::mutex mutex;
     std::shared_ptr<Connection> current;
@@ -303,6 +310,12 @@ struct IsolatedEndpoint::State {
             e.version = library->info().version;
             e.library = library->path();
             e.reason = reason;
+            if (kind == SwapEventKind::driver_crashed)
+                detail::record_isolated_driver_crash(*metrics_registry, e.driver,
+                                                     args.instance_set_id);
+            else if (kind == SwapEventKind::driver_restarted)
+                detail::record_isolated_driver_restart(*metrics_registry, e.driver,
+                                                       args.instance_set_id);
             detail::deliver(*logger, options.on_event, e);
         } catch (...) {
         }
@@ -312,6 +325,9 @@ struct IsolatedEndpoint::State {
         const auto it = options.timeouts.per_operation.find(std::string_view(op_name(op)));
         if (it != options.timeouts.per_operation.end())
             return it->second;
+        if (op == Op::metrics) // a scrape must not wait for long
+            return std::min(options.timeouts.driver_call,
+                            std::chrono::milliseconds(std::chrono::seconds(5)));
         return op == Op::create ? options.timeouts.create : options.timeouts.driver_call;
     }
 
@@ -450,6 +466,10 @@ struct IsolatedEndpoint::State {
                 if (!pending->cv.wait_until(
                         lock, deadline, [&] { return !pending->inbox.empty() || pending->dead; })) {
                     lock.unlock();
+                    if (op ==
+                        Op::metrics) // served without driver code: a busy helper, not a stuck one
+                        throw DriverTimeoutError(std::string(op_name(op)) + ": " + label +
+                                                 " did not answer within " + millis(timeout));
                     conn->fault(std::string(op_name(op)) + " exceeded its deadline of " +
                                 millis(timeout) + ", killed");
                     throw DriverTimeoutError(std::string(op_name(op)) + ": " + label +
@@ -674,7 +694,38 @@ struct IsolatedEndpoint::State {
         }
     }
 
+    // Copies the live helper's driver metrics into the host's registry; a
+    // helper that is down (or being restarted) keeps its last values.
+    void collect_metrics() noexcept {
+        try {
+            std::shared_ptr<Connection> conn;
+            {
+                std::lock_guard lock(mutex);
+                if (closing || !current || current->dead())
+                    return;
+                conn = current;
+            }
+            const std::lock_guard lock(metrics_mutex);
+            auto reply = call_on(
+                conn, Op::metrics, 0, [](Writer &) {}, nullptr);
+            const auto families =
+                read(*reply, [](const Value &v) { return read_metrics_snapshot(v); });
+            const detail::SnapshotScope scope{detail::driver_metric_prefix(library->info().name),
+                                              library->info().name, args.instance_set_id};
+            const auto problems = detail::apply_snapshot(*metrics_registry, scope, families);
+            if (!problems.empty() && problems.front() != last_metrics_problem) {
+                last_metrics_problem = problems.front();
+                logger->warn("{}: {} driver metric(s) not taken from the helper; first: {}", label,
+                             problems.size(), escape_for_log(problems.front()));
+            }
+        } catch (const std::exception &e) {
+            logger->debug("{}: driver metrics not collected: {}", label, escape_for_log(e.what()));
+        } catch (...) {
+        }
+    }
+
     void close() noexcept {
+        metrics_collector.reset(); // no scrape reaches a closing set
         std::shared_ptr<Connection> conn;
         {
             std::lock_guard lock(mutex);
@@ -699,7 +750,7 @@ detail::EndpointFactory isolated_endpoint_factory(const IsolationSettings &setti
     return [options](std::shared_ptr<DriverLibrary> library,
                      const detail::EndpointArgs &args) -> std::unique_ptr<detail::DriverEndpoint> {
         IsolatedArgs isolated{args.config_json, args.instance_set_id, args.shared_resource_tags,
-                              args.logger};
+                              args.logger, args.metrics_registry};
         return IsolatedEndpoint::open(std::move(library), isolated, options);
     };
 }
@@ -716,6 +767,8 @@ std::unique_ptr<IsolatedEndpoint> IsolatedEndpoint::open(std::shared_ptr<DriverL
     state->library = std::move(library);
     state->args = args;
     state->options = std::move(options);
+    state->metrics_registry =
+        args.metrics_registry ? args.metrics_registry : default_metrics_registry();
     {
         std::lock_guard lock(state->mutex);
         try {
@@ -728,6 +781,12 @@ std::unique_ptr<IsolatedEndpoint> IsolatedEndpoint::open(std::shared_ptr<DriverL
             throw;
         }
     }
+    // Weak: the registry (shared by many sets) must not keep this set alive.
+    state->metrics_collector =
+        detail::add_collector(state->metrics_registry, [weak = std::weak_ptr<State>(state)] {
+            if (auto alive = weak.lock())
+                alive->collect_metrics();
+        });
     return std::unique_ptr<IsolatedEndpoint>(new IsolatedEndpoint(std::move(state)));
 }
 

@@ -22,6 +22,7 @@
 
 #include "cloudhost/hot_swap.hpp"
 #include "cloudhost/isolation.hpp"
+#include "cloudhost/metrics.hpp"
 
 #include <chrono>
 #include <functional>
@@ -62,6 +63,10 @@ struct IsolatedArgs {
     std::string instance_set_id;
     Tags shared_resource_tags;
     std::shared_ptr<spdlog::logger> logger; // null: spdlog's default logger
+    // Where the driver's metrics (pulled from the helper when this registry
+    // renders) and the helper's crashes and restarts are counted; null: the
+    // process-wide default registry.
+    std::shared_ptr<MetricsRegistry> metrics_registry;
 };
 
 // The factory InstanceSetOptions::endpoint_factory takes: every set (and

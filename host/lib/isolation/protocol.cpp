@@ -44,6 +44,8 @@ const char *op_name(Op op) noexcept {
         return "PriceHistory";
     case Op::set_log_level:
         return "set log level";
+    case Op::metrics:
+        return "Metrics";
     }
     return "unknown operation";
 }
@@ -180,6 +182,69 @@ InstanceType read_instance_type(const Value &v) {
     t.gpu_device_count = static_cast<std::uint32_t>(gpus);
     t.gpu_vram = v.at(13, "type gpu_vram").u64();
     return t;
+}
+
+void write_metrics_snapshot(Writer &w, const std::vector<detail::FamilySnapshot> &families) {
+    w.array(families.size());
+    for (const auto &family : families) {
+        w.array(6)
+            .u64(static_cast<std::uint64_t>(family.kind))
+            .str(family.name)
+            .str(family.help)
+            .array(family.label_names.size());
+        for (const auto &name : family.label_names)
+            w.str(name);
+        w.array(family.bounds.size());
+        for (const double bound : family.bounds)
+            w.f64(bound);
+        w.array(family.series.size());
+        for (const auto &series : family.series) {
+            w.array(3).array(series.label_values.size());
+            for (const auto &value : series.label_values)
+                w.str(value);
+            w.f64(series.value).array(series.buckets.size());
+            for (const auto count : series.buckets)
+                w.u64(count);
+        }
+    }
+}
+
+std::vector<detail::FamilySnapshot> read_metrics_snapshot(const Value &v) {
+    // Sizes are bounded by the frame limit; names and values are checked by
+    // apply_snapshot against the registry's rules.
+    std::vector<detail::FamilySnapshot> families;
+    const auto n = v.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto f = v.at(i, "metric family");
+        detail::FamilySnapshot family;
+        const auto kind = f.at(0, "metric kind").u64();
+        if (kind > static_cast<std::uint64_t>(MetricKind::histogram))
+            throw ProtocolError("metric kind: out of range");
+        family.kind = static_cast<MetricKind>(kind);
+        family.name = f.at(1, "metric name").str();
+        family.help = f.at(2, "metric help").str();
+        const auto labels = f.at(3, "metric label names");
+        for (std::size_t j = 0; j < labels.size(); ++j)
+            family.label_names.emplace_back(labels.at(j, "metric label name").str());
+        const auto bounds = f.at(4, "metric buckets");
+        for (std::size_t j = 0; j < bounds.size(); ++j)
+            family.bounds.push_back(bounds.at(j, "metric bucket").f64());
+        const auto series_list = f.at(5, "metric series");
+        for (std::size_t j = 0; j < series_list.size(); ++j) {
+            const auto s = series_list.at(j, "metric series");
+            detail::SeriesSnapshot series;
+            const auto values = s.at(0, "series label values");
+            for (std::size_t k = 0; k < values.size(); ++k)
+                series.label_values.emplace_back(values.at(k, "series label value").str());
+            series.value = s.at(1, "series value").f64();
+            const auto buckets = s.at(2, "series buckets");
+            for (std::size_t k = 0; k < buckets.size(); ++k)
+                series.buckets.push_back(buckets.at(k, "series bucket").u64());
+            family.series.push_back(std::move(series));
+        }
+        families.push_back(std::move(family));
+    }
+    return families;
 }
 
 } // namespace cloudhost::isolation

@@ -30,11 +30,17 @@
 //   VERIFY_HOST_KEY ref key has_runner -> nil
 //   PRICE_HISTORY ref type -> [[start_unix_ns, price]...]
 //   SET_LOG_LEVEL level (id 0)
+//   METRICS   -> [family...]   the helper registry's driver metrics, taken
+//             when the host's registry renders; served without driver code
+//             family = [kind, name, help, [label_name...], [bound...],
+//                       [[label_values, value, [bucket_count...]]...]]
 // desc = [ref, id, provider_type, tags]; tags = map str -> str; type = the
 // 15 fields of InstanceType in declaration order.
 #pragma once
 
 #include "wire.hpp"
+
+#include "../metrics/metrics_snapshot.hpp"
 
 #include "cloudhost/instance.hpp"
 #include "cloudhost/types.hpp"
@@ -66,6 +72,7 @@ enum class Op : std::uint64_t {
     verify_host_key,
     price_history,
     set_log_level,
+    metrics,
 };
 const char *op_name(Op op) noexcept;
 
@@ -88,5 +95,7 @@ void write_tags(Writer &w, const Tags &tags);
 Tags read_tags(const Value &v);
 void write_instance_type(Writer &w, const InstanceType &type);
 InstanceType read_instance_type(const Value &v);
+void write_metrics_snapshot(Writer &w, const std::vector<detail::FamilySnapshot> &families);
+std::vector<detail::FamilySnapshot> read_metrics_snapshot(const Value &v);
 
 } // namespace cloudhost::isolation

@@ -34,18 +34,21 @@ const char *const reserved_labels[] = {"driver", "instance_set_id"};
 
 } // namespace
 
+std::string driver_metric_prefix(std::string_view driver_name) {
+    // Driver names are [a-z0-9_-]+ (the catalog checks); '-' is not allowed
+    // in metric names.
+    std::string prefix = "cloudhost_driver_";
+    for (const char c : driver_name)
+        prefix += c == '-' ? '_' : c;
+    return prefix + '_';
+}
+
 DriverMetricsService::DriverMetricsService(std::shared_ptr<MetricsRegistry> registry,
                                            std::string driver_name, std::string instance_set_id)
     : registry_(registry ? std::move(registry) : default_metrics_registry()),
-      driver_name_(std::move(driver_name)), instance_set_id_(std::move(instance_set_id)),
-      c_metrics_{sizeof(ch_metrics), this, &register_metric, &series, &add, &set, &observe} {
-    // Driver names are [a-z0-9_-]+ (the catalog checks); '-' is not allowed
-    // in metric names.
-    prefix_ = "cloudhost_driver_";
-    for (const char c : driver_name_)
-        prefix_ += c == '-' ? '_' : c;
-    prefix_ += '_';
-}
+      driver_name_(std::move(driver_name)), prefix_(driver_metric_prefix(driver_name_)),
+      instance_set_id_(std::move(instance_set_id)),
+      c_metrics_{sizeof(ch_metrics), this, &register_metric, &series, &add, &set, &observe} {}
 
 std::string DriverMetricsService::exposed_name(std::string_view name) const {
     return prefix_ + std::string(name);

@@ -15,6 +15,10 @@ namespace cloudhost::detail {
 
 struct MetricFamily;
 
+// "cloudhost_driver_<driver>_", '-' in the driver name as '_': what every
+// metric of that driver is called under, in process or isolated.
+std::string driver_metric_prefix(std::string_view driver_name);
+
 class DriverMetricsService {
   public:
     DriverMetricsService(std::shared_ptr<MetricsRegistry> registry, std::string driver_name,

@@ -67,6 +67,19 @@ inline void cell_observe(MetricCell *cell, double value) noexcept {
     cell->value.fetch_add(value, std::memory_order_relaxed);
 }
 
+// Overwrites a cell with values copied from another registry (a snapshot):
+// a counter's or gauge's value, a histogram's sum and per-bucket counts.
+inline void cell_store(MetricCell *cell, double value,
+                       const std::vector<uint64_t> &buckets) noexcept {
+    if (!cell)
+        return;
+    cell->value.store(value, std::memory_order_relaxed);
+    cell->whole.store(0, std::memory_order_relaxed);
+    if (cell->kind == MetricKind::histogram && buckets.size() == cell->bounds->size() + 1)
+        for (std::size_t i = 0; i < buckets.size(); ++i)
+            cell->buckets[i].store(buckets[i], std::memory_order_relaxed);
+}
+
 struct MetricFamily {
     MetricKind kind = MetricKind::counter;
     std::string name;

@@ -2,10 +2,12 @@
 // the handles' update functions.
 #include "exposition.hpp"
 #include "metric_family.hpp"
+#include "metrics_snapshot.hpp"
 #include "name_rules.hpp"
 
 #include "../core/validation.hpp"
 
+#include <functional>
 #include <map>
 
 namespace cloudhost {
@@ -68,6 +70,12 @@ struct MetricsRegistry::Impl {
     mutable std::mutex mutex;
     std::map<std::string, std::unique_ptr<detail::MetricFamily>, std::less<>> families;
     std::map<std::string, std::string, std::less<>> sample_owner; // sample name -> metric
+
+    // Run before each render (metrics_snapshot.hpp); own lock, since a
+    // collector registers families itself.
+    std::mutex collectors_mutex;
+    std::map<std::uint64_t, std::shared_ptr<const std::function<void()>>> collectors;
+    std::uint64_t next_collector = 1;
 };
 
 MetricsRegistry::MetricsRegistry() : impl_(std::make_unique<Impl>()) {}
@@ -136,11 +144,45 @@ Histogram MetricsRegistry::histogram(std::string_view name, std::string_view hel
 }
 
 std::string MetricsRegistry::render() const {
+    std::vector<std::shared_ptr<const std::function<void()>>> collectors;
+    {
+        const std::lock_guard lock(impl_->collectors_mutex);
+        for (const auto &entry : impl_->collectors)
+            collectors.push_back(entry.second);
+    }
+    for (const auto &collect : collectors)
+        (*collect)();
     std::string out;
     const std::lock_guard lock(impl_->mutex);
     for (const auto &[name, family] : impl_->families)
         detail::render_family(*family, out);
     return out;
+}
+
+std::vector<const detail::MetricFamily *>
+detail::RegistryAccess::families(const MetricsRegistry &registry) {
+    std::vector<const MetricFamily *> out;
+    const std::lock_guard lock(registry.impl_->mutex);
+    for (const auto &entry : registry.impl_->families)
+        out.push_back(entry.second.get());
+    return out;
+}
+
+std::shared_ptr<void>
+detail::RegistryAccess::add_collector(const std::shared_ptr<MetricsRegistry> &registry,
+                                      std::function<void()> collect) {
+    auto shared = std::make_shared<const std::function<void()>>(std::move(collect));
+    std::uint64_t key = 0;
+    {
+        const std::lock_guard lock(registry->impl_->collectors_mutex);
+        key = registry->impl_->next_collector++;
+        registry->impl_->collectors.emplace(key, std::move(shared));
+    }
+    // The handle keeps the registry alive: removal never outlives it.
+    return std::shared_ptr<void>(nullptr, [registry, key](void *) {
+        const std::lock_guard lock(registry->impl_->collectors_mutex);
+        registry->impl_->collectors.erase(key);
+    });
 }
 
 const std::vector<double> &default_duration_buckets() {
