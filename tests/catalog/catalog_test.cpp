@@ -429,3 +429,24 @@ TEST_CASE("without XDG_RUNTIME_DIR, driver copies go where no other user can cre
         fs::remove_all(cache_template);
     }
 }
+
+TEST_CASE("a driver loaded for a helper process is copied and verified but never mapped here") {
+    forget_driver_code_runs();
+    BadFilesDir dir;
+    Catalog catalog(dir.options());
+    auto library = catalog.load("fixture", "", cloudhost::IsolationMode::process);
+    REQUIRE(library);
+    CHECK_FALSE(library->mapped());
+    CHECK_FALSE(driver_code_ran()); // not even its constructors ran in this process
+    CHECK(library->info().version == "1.1.0");
+    CHECK(fs::exists(library->path()));
+    CHECK_FALSE(cloudhost::is_library_loaded(library->path()));
+    // "auto" without a digest or signature verdict: the same.
+    auto automatic = catalog.load("fixture", "", cloudhost::IsolationMode::automatic);
+    CHECK_FALSE(automatic->mapped());
+    CHECK_FALSE(driver_code_ran());
+    // In process: mapped, and its code ran.
+    auto in_process = catalog.load("fixture", "", cloudhost::IsolationMode::none);
+    CHECK(in_process->mapped());
+    CHECK(driver_code_ran());
+}

@@ -4,6 +4,7 @@
 
 #include "cloudhost/driver_info.hpp"
 #include "cloudhost/driver_library.hpp"
+#include "cloudhost/isolation.hpp"
 #include "cloudhost/trust.hpp"
 
 #include <filesystem>
@@ -75,11 +76,16 @@ class Catalog {
     // `version_constraint` (see VersionConstraint; "" = any), reads that file
     // once, judges those bytes again (signature and digest included: the
     // bytes verified are the bytes loaded), stores them as
-    // <cache_dir>/<sha256>.so and dlopens that copy. Throws LoadError ("no
-    // driver named X", "no version of X satisfies >=2", or the load failure)
-    // and InvalidConfigError for a malformed constraint. Thread-safe.
+    // <cache_dir>/<sha256>.so and dlopens that copy — unless `isolation`
+    // resolves to a helper process for that file (resolve_isolation: always
+    // for "process", for "auto" unless its digest is listed or it is signed);
+    // then the copy is returned unmapped (DriverLibrary::unmapped), and no
+    // code of the driver runs in this process. Throws LoadError ("no driver
+    // named X", "no version of X satisfies >=2", or the load failure) and
+    // InvalidConfigError for a malformed constraint. Thread-safe.
     std::shared_ptr<DriverLibrary> load(const std::string &name,
-                                        const std::string &version_constraint = "") const;
+                                        const std::string &version_constraint = "",
+                                        IsolationMode isolation = IsolationMode::none) const;
 
   private:
     CatalogOptions options_;

@@ -27,6 +27,12 @@ class DriverLibrary {
     // version and fetches the function table. Throws LoadError naming the
     // path, the stage and the reason.
     static std::shared_ptr<DriverLibrary> open(const std::filesystem::path &path, DriverInfo info);
+    // The same verified private copy, not mapped in this process: an
+    // isolated driver, which only its helper process loads (so not even its
+    // constructors run in the host). table() is all NULL, abi_version() 0
+    // (the helper negotiates); an in-process endpoint refuses it.
+    static std::shared_ptr<DriverLibrary> unmapped(const std::filesystem::path &path,
+                                                   DriverInfo info);
 
     ~DriverLibrary();
     DriverLibrary(const DriverLibrary &) = delete;
@@ -35,6 +41,8 @@ class DriverLibrary {
     const DriverInfo &info() const noexcept { return info_; }
     const std::filesystem::path &path() const noexcept { return path_; }
     uint32_t abi_version() const noexcept { return abi_version_; }
+    // False for unmapped(): no code of this driver runs in this process.
+    bool mapped() const noexcept { return handle_ != nullptr; }
     // Valid while this object lives. Slots past struct_size read as NULL
     // through table(): the host copies the driver's table into a full-size
     // zeroed one at load.

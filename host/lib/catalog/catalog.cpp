@@ -127,7 +127,8 @@ DriverFile Catalog::inspect(const fs::path &file) const {
 }
 
 std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
-                                             const std::string &version_constraint) const {
+                                             const std::string &version_constraint,
+                                             IsolationMode isolation) const {
     VersionConstraint constraint;
     try {
         constraint = VersionConstraint::parse(version_constraint);
@@ -188,6 +189,11 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
         std::lock_guard lock(cache_mutex_);
         detail::ensure_private_dir(options_.cache_dir);
         copy = detail::write_private_copy(options_.cache_dir, driver.bytes, verdict.sha256);
+    }
+    if (resolve_isolation(isolation, verdict) == IsolationMode::process) {
+        spdlog::debug("driver {} {} prepared for a helper process at {} (copy of {})", name,
+                      verdict.info->version, copy.string(), chosen->path.string());
+        return DriverLibrary::unmapped(copy, *verdict.info);
     }
     spdlog::debug("loading driver {} {} from {} (copy of {})", name, verdict.info->version,
                   copy.string(), chosen->path.string());

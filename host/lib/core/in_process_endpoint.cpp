@@ -277,6 +277,11 @@ InProcessEndpoint::InProcessEndpoint(std::shared_ptr<DriverLibrary> library,
 
 std::unique_ptr<DriverEndpoint> InProcessEndpoint::open(std::shared_ptr<DriverLibrary> library,
                                                         const EndpointArgs &args) {
+    if (!library->mapped())
+        throw LoadError(library->path().string() + ": driver " + library->info().name + " " +
+                        library->info().version +
+                        " was prepared for a helper process and is not loaded in this one; open "
+                        "it with isolation \"process\" (or \"auto\")");
     std::unique_ptr<InProcessEndpoint> endpoint(
         new InProcessEndpoint(std::move(library), args.logger));
     const TagsView shared_tags(args.shared_resource_tags);

@@ -93,8 +93,8 @@ InstanceSet InstanceSet::open(std::shared_ptr<DriverLibrary> library, InstanceSe
     detail::validate_config_json(options.config_json);
     validate_tags(options.shared_resource_tags, "SharedResourceTags");
 
-    if (!options.endpoint_factory && options.isolation.mode == IsolationMode::process)
-        options.endpoint_factory = isolation::isolated_endpoint_factory(options.isolation, {});
+    if (!options.endpoint_factory)
+        options.endpoint_factory = isolation::endpoint_factory_for(options.isolation, {});
     auto binding =
         Binding::open(std::move(library),
                       {options.config_json, options.instance_set_id, options.shared_resource_tags,

@@ -75,6 +75,9 @@ struct HotSwappableInstanceSet::State {
     std::unique_ptr<DriverWatcher> watcher;
     std::shared_ptr<MetricsRegistry> metrics_registry; // null: the default one
     std::string instance_set_id;
+    // Versions the catalog judges to run isolated are loaded only by their
+    // helper, never mapped here.
+    IsolationMode isolation = IsolationMode::none;
 
     detail::InstanceSetCore &core() const { return *set.core(); }
     // Shared: a reference into a snapshot would dangle after the next swap.
@@ -249,9 +252,10 @@ HotSwappableInstanceSet::HotSwappableInstanceSet(const Catalog &catalog,
     s.logger = set_options.logger ? set_options.logger : spdlog::default_logger();
     s.metrics_registry = set_options.metrics_registry;
     s.instance_set_id = set_options.instance_set_id;
+    s.isolation = set_options.isolation.mode;
     const std::lock_guard lock(s.mutex);
     s.scan_and_report();
-    auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint);
+    auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint, s.isolation);
     auto e = s.event(SwapEventKind::loaded, library->info().version);
     e.library = library->path();
     s.set = InstanceSet::open(std::move(library), std::move(set_options));
@@ -313,7 +317,7 @@ bool HotSwappableInstanceSet::sync() {
         std::shared_ptr<DriverLibrary> library;
         try {
             // Exactly the chosen version, even if the directory moved on.
-            library = s.catalog.load(s.options.driver_name, "=" + best_version->str());
+            library = s.catalog.load(s.options.driver_name, "=" + best_version->str(), s.isolation);
         } catch (const std::exception &e) {
             auto event = s.event(SwapEventKind::load_failed, best_version->str());
             event.file = best->path;

@@ -1,5 +1,6 @@
 #include "isolated_endpoint.hpp"
 
+#include "../core/in_process_endpoint.hpp"
 #include "../core/validation.hpp"
 #include "../hotswap/swap_events.hpp"
 #include "../metrics/driver_metrics_service.hpp"
@@ -752,6 +753,25 @@ detail::EndpointFactory isolated_endpoint_factory(const IsolationSettings &setti
         IsolatedArgs isolated{args.config_json, args.instance_set_id, args.shared_resource_tags,
                               args.logger, args.metrics_registry};
         return IsolatedEndpoint::open(std::move(library), isolated, options);
+    };
+}
+
+detail::EndpointFactory endpoint_factory_for(const IsolationSettings &settings,
+                                             std::function<void(const SwapEvent &)> on_event) {
+    switch (settings.mode) {
+    case IsolationMode::none:
+        return nullptr;
+    case IsolationMode::process:
+        return isolated_endpoint_factory(settings, std::move(on_event));
+    case IsolationMode::automatic:
+        break;
+    }
+    auto isolated = isolated_endpoint_factory(settings, std::move(on_event));
+    return [isolated](std::shared_ptr<DriverLibrary> library,
+                      const detail::EndpointArgs &args) -> std::unique_ptr<detail::DriverEndpoint> {
+        if (library->mapped())
+            return detail::InProcessEndpoint::open(std::move(library), args);
+        return isolated(std::move(library), args);
     };
 }
 

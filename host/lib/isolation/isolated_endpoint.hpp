@@ -74,6 +74,13 @@ struct IsolatedArgs {
 detail::EndpointFactory isolated_endpoint_factory(const IsolationSettings &settings,
                                                   std::function<void(const SwapEvent &)> on_event);
 
+// What InstanceSet::open uses when no factory is given: null for "none" (in
+// process); isolated_endpoint_factory for "process"; for "auto", a factory
+// that isolates each library the catalog left unmapped (its trust verdict
+// did not vouch for it) and runs a mapped one in process.
+detail::EndpointFactory endpoint_factory_for(const IsolationSettings &settings,
+                                             std::function<void(const SwapEvent &)> on_event);
+
 class IsolatedEndpoint final : public detail::DriverEndpoint {
   public:
     // Starts the helper and opens the set in it; throws the driver's error

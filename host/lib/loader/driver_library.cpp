@@ -129,6 +129,14 @@ std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &
     return lib;
 }
 
+std::shared_ptr<DriverLibrary> DriverLibrary::unmapped(const std::filesystem::path &path,
+                                                       DriverInfo info) {
+    std::shared_ptr<DriverLibrary> lib(new DriverLibrary);
+    lib->path_ = path;
+    lib->info_ = std::move(info);
+    return lib;
+}
+
 void DriverLibrary::keep_while_mapped(std::shared_ptr<const void> object) {
     const std::lock_guard lock(kept_mutex_);
     kept_.push_back(std::move(object));
