@@ -252,7 +252,10 @@ HotSwappableInstanceSet::HotSwappableInstanceSet(const Catalog &catalog,
     s.logger = set_options.logger ? set_options.logger : spdlog::default_logger();
     s.metrics_registry = set_options.metrics_registry;
     s.instance_set_id = set_options.instance_set_id;
-    s.isolation = set_options.isolation.mode;
+    // "auto" stays in process here for now (as InstanceSet::open treats it);
+    // only an explicit "process" keeps every version out of this process.
+    s.isolation = set_options.isolation.mode == IsolationMode::process ? IsolationMode::process
+                                                                       : IsolationMode::none;
     const std::lock_guard lock(s.mutex);
     s.scan_and_report();
     auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint, s.isolation);
