@@ -4,6 +4,7 @@
 #pragma once
 
 #include "../../host/lib/isolation/isolated_endpoint.hpp"
+#include "helper_processes.hpp"
 #include "temp_dir.hpp"
 
 #include "cloudhost/catalog.hpp"
@@ -42,33 +43,7 @@ inline std::shared_ptr<cloudhost::DriverLibrary> load_driver(const std::string &
     return cloudhost::Catalog(options).load(name);
 }
 
-// Children of this process that are driver helpers (comm is truncated to 15).
-inline std::vector<pid_t> helper_children() {
-    std::vector<pid_t> out;
-    DIR *proc = ::opendir("/proc");
-    if (!proc)
-        return out;
-    while (auto *e = ::readdir(proc)) {
-        const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-        if (pid <= 0)
-            continue;
-        std::ifstream stat(fs::path("/proc") / e->d_name / "stat");
-        std::string line;
-        if (!std::getline(stat, line))
-            continue;
-        const auto open = line.find('('), close = line.rfind(')');
-        if (open == std::string::npos || close == std::string::npos)
-            continue;
-        const auto comm = line.substr(open + 1, close - open - 1);
-        int ppid = 0;
-        char state = 0;
-        std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid);
-        if (ppid == ::getpid() && comm.rfind("cloudhost-drive", 0) == 0)
-            out.push_back(pid);
-    }
-    ::closedir(proc);
-    return out;
-}
+using test_support::helper_children;
 
 // Keeps every reference it is handed (the caller releases them).
 struct Keep final : cloudhost::detail::InstanceVisitor {

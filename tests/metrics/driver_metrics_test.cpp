@@ -3,6 +3,7 @@
 // updating from 8 threads; names and labels that break a rule refused with
 // the rule; a driver built against the header of before the service, and
 // drivers under a host without the service, still run.
+#include "helper_processes.hpp"
 #include "promtool_check.hpp"
 
 #include "../../host/lib/metrics/driver_metrics_service.hpp"
@@ -281,28 +282,7 @@ TEST_CASE("drivers with metrics run under a host without the service") {
 
 namespace {
 
-// Driver helper processes (cloudhost-driver-host) started by this process.
-std::vector<pid_t> helper_children() {
-    std::vector<pid_t> out;
-    for (const auto &entry : std::filesystem::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename();
-        if (name.find_first_not_of("0123456789") != std::string::npos)
-            continue;
-        std::ifstream stat(entry.path() / "stat");
-        std::string line;
-        if (!std::getline(stat, line))
-            continue;
-        const auto open = line.find('('), close = line.rfind(')');
-        if (open == std::string::npos || close == std::string::npos)
-            continue;
-        char state = 0;
-        int ppid = 0;
-        std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid);
-        if (ppid == getpid() && line.compare(open + 1, 15, "cloudhost-drive") == 0 && state != 'Z')
-            out.push_back(static_cast<pid_t>(std::stoi(name)));
-    }
-    return out;
-}
+using test_support::helper_children;
 
 std::string line_of(const std::string &text, const std::string &start) {
     const auto at = text.find(start);
