@@ -2,17 +2,19 @@
 // whose "cloud API" is a directory. Its instances come in two kinds, chosen
 // by the config:
 //  - without "server_program", every instance is one file holding its
-//    provider type and tags. Instances outlive the process that created
-//    them, like real VMs, and separate `cloudhost create`, `list` and
-//    `destroy` runs see each other's work; they never boot.
+//    provider type and tags, in a directory per InstanceSetID (each set
+//    lists only its own). Instances outlive the process that created them,
+//    like real VMs, and separate `cloudhost create`, `list` and `destroy`
+//    runs see each other's work; they never boot.
 //  - with "server_program" (the installed cloudhost-loopback-server), every
 //    instance is a directory holding that same file plus a real SSH server on
 //    127.0.0.1: a child process started with posix_spawn in the directory.
 //    It runs the InitCommand, accepts only the given public key, and runs
 //    commands as the user the host runs as, so `cloudhost cloudtest`
-//    exercises the driver fully. The servers are this process's children:
-//    they live as long as the instance set, which stops them when it goes
-//    (a real cloud keeps its VMs).
+//    exercises the driver fully. Every instance set of this loaded library
+//    shares the machines (each set lists its InstanceSetID's); they are this
+//    process's children, so they stop when the last set goes (a real cloud
+//    keeps its VMs).
 //
 // Config (driver_parameters):
 //   {"dir": "/absolute/path", "server_program": "PATH"}   (server_program optional)
@@ -453,20 +455,60 @@ class MachineInstance final : public FileInstance {
     std::unique_ptr<Machine> machine_;
 };
 
-// The servers are this process's children, so no other process could stop
-// them: the set keeps its machines in memory and stops them when it goes.
+// The machines of every instance set of this loaded library, as a cloud is
+// shared by all its users: each set lists its InstanceSetID's, and a new set
+// adopts what an earlier one created. Open sets hold it; when the last one
+// goes (the host then unloads the library) it stops every machine left,
+// since they are this process's children and nothing else could.
+class Cloud {
+  public:
+    Cloud() = default;
+    ~Cloud() {
+        for (const auto &[key, machine] : machines_)
+            machine->destroy();
+    }
+    Cloud(const Cloud &) = delete;
+    Cloud &operator=(const Cloud &) = delete;
+
+    void add(const std::string &instance_set_id, std::shared_ptr<MachineInstance> machine) {
+        std::lock_guard lock(mutex_);
+        machines_.emplace(std::pair(instance_set_id, machine->id()), std::move(machine));
+    }
+    std::vector<std::shared_ptr<Instance>> of(const std::string &instance_set_id) {
+        std::lock_guard lock(mutex_);
+        std::erase_if(machines_, [](const auto &entry) { return entry.second->destroyed(); });
+        std::vector<std::shared_ptr<Instance>> found;
+        for (const auto &[key, machine] : machines_)
+            if (key.first == instance_set_id)
+                found.push_back(machine);
+        return found;
+    }
+
+  private:
+    std::mutex mutex_; // guards machines_
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<MachineInstance>> machines_;
+};
+
+// Namespace scope, not a function-local static (g++ would make that
+// STB_GNU_UNIQUE, shared by two loaded copies of the driver).
+std::mutex open_cloud_mutex;
+std::weak_ptr<Cloud> open_cloud;
+
+std::shared_ptr<Cloud> shared_cloud() {
+    std::lock_guard lock(open_cloud_mutex);
+    auto cloud = open_cloud.lock();
+    if (!cloud)
+        open_cloud = cloud = std::make_shared<Cloud>();
+    return cloud;
+}
+
 class MachineInstanceSet final : public InstanceSet {
   public:
-    MachineInstanceSet(Config config, Logger logger)
-        : config_(std::move(config)), logger_(logger), remote_user_(current_user_name()) {
+    MachineInstanceSet(Config config, std::string instance_set_id, Logger logger)
+        : config_(std::move(config)), instance_set_id_(std::move(instance_set_id)), logger_(logger),
+          remote_user_(current_user_name()) {
         fs::create_directories(config_.dir);
     }
-    ~MachineInstanceSet() override {
-        for (const auto &[id, instance] : machines_)
-            instance->destroy();
-    }
-    MachineInstanceSet(const MachineInstanceSet &) = delete;
-    MachineInstanceSet &operator=(const MachineInstanceSet &) = delete;
 
     std::shared_ptr<Instance> create(const InstanceType &type, const std::string &image_id,
                                      const Tags &tags, const std::string &init_command,
@@ -480,38 +522,31 @@ class MachineInstanceSet final : public InstanceSet {
         write_atomically(machine->directory() / record_file_name, type.provider_type, tags);
         auto instance = std::make_shared<MachineInstance>(id, type.provider_type, remote_user_,
                                                           std::move(machine));
-        {
-            std::lock_guard lock(mutex_);
-            machines_.emplace(id, instance);
-        }
+        cloud_->add(instance_set_id_, instance);
         logger_.info("created instance", {{"id", instance->id()}, {"type", type.name}});
         return instance;
     }
 
-    // Ignores the filter: the host filters again.
+    // Only this set's InstanceSetID; ignores the filter: the host filters again.
     std::vector<std::shared_ptr<Instance>> instances(const Tags &) override {
-        std::lock_guard lock(mutex_);
-        std::erase_if(machines_, [](const auto &entry) { return entry.second->destroyed(); });
-        std::vector<std::shared_ptr<Instance>> found;
-        for (const auto &[id, instance] : machines_)
-            found.push_back(instance);
-        return found;
+        return cloud_->of(instance_set_id_);
     }
 
   private:
     const Config config_;
+    const std::string instance_set_id_;
     const Logger logger_;
     const std::string remote_user_;
-    std::mutex mutex_; // guards machines_
-    std::map<std::string, std::shared_ptr<MachineInstance>> machines_;
+    const std::shared_ptr<Cloud> cloud_ = shared_cloud();
 };
 
 // [guide:export]
 std::unique_ptr<InstanceSet> make_set(const InstanceSetArgs &args) {
     Config config = parse_config(args.config_json);
-    if (config.server_program.empty())
-        return std::make_unique<FileInstanceSet>(config.dir, args.logger);
-    return std::make_unique<MachineInstanceSet>(std::move(config), args.logger);
+    if (config.server_program.empty()) // the host validated the id: a safe file name
+        return std::make_unique<FileInstanceSet>(config.dir / args.instance_set_id, args.logger);
+    return std::make_unique<MachineInstanceSet>(std::move(config), args.instance_set_id,
+                                                args.logger);
 }
 
 } // namespace

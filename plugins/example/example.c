@@ -5,9 +5,12 @@
  *
  * What it shows:
  *  - the two exports (metadata read without loading, one entry function);
- *  - one lock per instance set, so every function is thread-safe;
- *  - instance handles with a reference count (rule 4 of driver.h): the set's
- *    list holds one reference, every handle given to the host holds one;
+ *  - a cloud shared by every instance set of this loaded library, behind
+ *    one lock, so every function is thread-safe; ids unique in the cloud;
+ *  - Instances() listing only the instances of the set's InstanceSetID,
+ *    including those an earlier set of that id created (re-adoption);
+ *  - instance handles with a reference count (rule 4 of driver.h): the
+ *    cloud's list holds one reference, every handle given to the host one;
  *  - everything returned goes through the host's sinks, which copy;
  *  - errors filled with ch_error_set(), never crossing as anything else;
  *  - logging through the host's ch_logger, asking `enabled` first;
@@ -23,9 +26,11 @@
  *    InitCommand, accepts only the given public key, and runs commands as
  *    the user the host runs as, so `cloudhost cloudtest` exercises it fully.
  *
- * The list of instances lives in the set's memory either way: a set that is
- * freed stops the servers of its instances (nothing else could find them). A
- * real cloud keeps its VMs and lists them again in the next set.
+ * The cloud lives in this library's memory either way: every instance set
+ * sees it (each only its own InstanceSetID's instances), and it outlives
+ * any one set. When the last open set is freed (the host then unloads the
+ * library) it stops every server left: they are this process's children and
+ * nothing else could find them. A real cloud keeps its VMs.
  *
  * Config (JSON, every key optional):
  *   {"max_instances": N, "server_program": "PATH", "state_dir": "DIR"}
@@ -148,17 +153,17 @@ static int64_t now_unix_ns(void) {
 /* ------------------------------------------------------------------------ */
 
 struct ch_instance {
-    struct ch_instance_set *set; /* valid: the host releases us before free */
-    unsigned long refs;          /* guarded by set->lock */
-    int destroyed;               /* guarded by set->lock */
-    ch_tags tags;                /* owned; guarded by set->lock */
-    char id[32];                 /* immutable after create */
-    char *provider_type;         /* immutable after create */
-    char address[32];            /* in-memory machines: immutable after create */
+    unsigned long refs;    /* guarded by cloud.lock */
+    int destroyed;         /* guarded by cloud.lock */
+    ch_tags tags;          /* owned; guarded by cloud.lock */
+    char id[32];           /* immutable after create */
+    char *instance_set_id; /* whose it is (a cloud's tag); immutable after create */
+    char *provider_type;   /* immutable after create */
+    char address[32];      /* in-memory machines: immutable after create */
     int64_t created_unix_ns;
     char *machine_dir;        /* server machines: the server's directory; NULL otherwise */
     pid_t server_pid;         /* server machines: our child until destroy reaps it */
-    struct ch_instance *next; /* the set's list of live instances */
+    struct ch_instance *next; /* the cloud's list of live instances */
 };
 
 struct example_config {
@@ -168,14 +173,21 @@ struct example_config {
 };
 
 struct ch_instance_set {
-    pthread_mutex_t lock;         /* one lock for the set and all its instances */
     const ch_logger *logger;      /* rule 5: valid until instance_set_free returns */
     struct example_config config; /* immutable after instance_set_new */
-    unsigned long last_serial;
-    unsigned long live_count; /* listed instances plus creates in progress */
-    struct ch_instance *live; /* newest first */
-    int stopped;
+    char *instance_set_id;        /* immutable after instance_set_new */
+    int stopped;                  /* guarded by cloud.lock */
 };
+
+/* The cloud: one per loaded copy of this library, shared by all its sets
+ * (as a real cloud is shared by every process using the account). */
+static struct {
+    pthread_mutex_t lock;      /* one lock for the cloud, its instances and sets */
+    unsigned long last_serial; /* never reset: ids stay unique */
+    unsigned long live_count;  /* listed instances plus creates in progress */
+    unsigned long open_sets;   /* the last set to go stops what is left */
+    struct ch_instance *live;  /* newest first */
+} cloud = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                    */
@@ -545,80 +557,93 @@ static void machine_user(char *out, size_t size) {
 /* Instance set                                                               */
 /* ------------------------------------------------------------------------ */
 
+static void free_set(struct ch_instance_set *set) {
+    free_config(&set->config);
+    free(set->instance_set_id);
+    free(set);
+}
+
 static ch_status example_instance_set_new(const ch_instance_set_args *args, ch_instance_set **out,
                                           ch_error *error) {
     struct ch_instance_set *set;
-    struct example_config config;
     ch_status status;
     if (!args || !out || !CH_HAS_MEMBER(args, ch_instance_set_args, logger))
         return ch_error_set(error, CH_ERR_ABI, "example: instance_set_args too small");
-    status = parse_config(args->config_json, &config, error);
-    if (status != CH_OK)
+    set = calloc(1, sizeof *set);
+    if (!set)
+        return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
+    status = parse_config(args->config_json, &set->config, error);
+    if (status != CH_OK) {
+        free(set);
         return status;
+    }
     /* Check what can be checked now: a bad path is the operator's to fix. */
-    if (config.server_program && access(config.server_program, X_OK) != 0) {
+    if (set->config.server_program && access(set->config.server_program, X_OK) != 0) {
         status = ch_error_set(error, CH_ERR_INVALID_CONFIG,
                               "example config: \"server_program\": cannot execute %s: %s",
-                              config.server_program, strerror(errno));
-        free_config(&config);
+                              set->config.server_program, strerror(errno));
+        free_set(set);
         return status;
     }
-    set = calloc(1, sizeof *set);
-    if (!set) {
-        free_config(&config);
+    set->instance_set_id = copy_str(args->instance_set_id);
+    if (!set->instance_set_id) {
+        free_set(set);
         return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
     }
-    if (pthread_mutex_init(&set->lock, NULL) != 0) {
-        free_config(&config);
-        free(set);
-        return ch_error_set(error, CH_ERR_GENERIC, "example: cannot create a mutex");
-    }
     set->logger = args->logger;
-    set->config = config;
+    pthread_mutex_lock(&cloud.lock);
+    ++cloud.open_sets;
+    pthread_mutex_unlock(&cloud.lock);
     *out = set;
     log_event(set, CH_LOG_DEBUG, "instance set ready", "machines",
-              config.server_program ? config.server_program : "in memory");
+              set->config.server_program ? set->config.server_program : "in memory");
     return CH_OK;
 }
 
 /* Stop ends background work: this driver has none, it only refuses Create. */
 static void example_instance_set_stop(ch_instance_set *set) {
-    pthread_mutex_lock(&set->lock);
+    pthread_mutex_lock(&cloud.lock);
     set->stopped = 1;
-    pthread_mutex_unlock(&set->lock);
+    pthread_mutex_unlock(&cloud.lock);
 }
 
 static void free_instance(struct ch_instance *instance) {
     free_tags(&instance->tags);
+    free(instance->instance_set_id);
     free(instance->provider_type);
     free(instance->machine_dir);
     free(instance);
 }
 
-/* Drops one reference; the caller holds set->lock. Returns the instance to
+/* Drops one reference; the caller holds cloud.lock. Returns the instance to
  * free after unlocking, or NULL. */
 static struct ch_instance *unref_locked(struct ch_instance *instance) {
     return --instance->refs == 0 ? instance : NULL;
 }
 
 static void example_instance_set_free(ch_instance_set *set) {
-    /* The host released every handle, so only the list's references remain.
-     * This cloud lives in the set's memory, so its machines go with it (a
-     * real cloud would keep its VMs). */
-    struct ch_instance *instance = set->live;
-    while (instance) {
-        struct ch_instance *next = instance->next;
-        stop_machine(instance);
-        if (unref_locked(instance))
-            free_instance(instance);
-        instance = next;
+    /* The cloud outlives the set. Once no set is open, the host unloads this
+     * library: stop every machine left, since nothing else could. The host
+     * released every handle, so only the list's references remain. */
+    struct ch_instance *left = NULL;
+    pthread_mutex_lock(&cloud.lock);
+    if (--cloud.open_sets == 0) {
+        left = cloud.live;
+        cloud.live = NULL;
+        cloud.live_count = 0;
     }
-    free_config(&set->config);
-    pthread_mutex_destroy(&set->lock);
-    free(set);
+    pthread_mutex_unlock(&cloud.lock);
+    while (left) {
+        struct ch_instance *next = left->next;
+        stop_machine(left);
+        if (unref_locked(left)) /* no other thread can see it any more */
+            free_instance(left);
+        left = next;
+    }
+    free_set(set);
 }
 
-/* Gives the host one new reference; the caller holds set->lock. The host's
+/* Gives the host one new reference; the caller holds cloud.lock. The host's
  * sink copies the description before returning, so the borrowed tags stay
  * valid long enough. */
 static void hand_over_locked(struct ch_instance *instance, const ch_instance_sink *out) {
@@ -644,7 +669,9 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
     if (!instance)
         return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
     instance->provider_type = copy_str(args->instance_type->provider_type);
-    if (!instance->provider_type || !copy_tags(args->tags, &instance->tags)) {
+    instance->instance_set_id = copy_str(ch_str_from_cstr(set->instance_set_id));
+    if (!instance->provider_type || !instance->instance_set_id ||
+        !copy_tags(args->tags, &instance->tags)) {
         free_instance(instance);
         return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
     }
@@ -652,21 +679,21 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
 
     /* Check Stop and the quota, and reserve a slot, before starting a
      * machine: never start what you would have to refuse. */
-    pthread_mutex_lock(&set->lock);
+    pthread_mutex_lock(&cloud.lock);
     if (set->stopped) {
-        pthread_mutex_unlock(&set->lock);
+        pthread_mutex_unlock(&cloud.lock);
         free_instance(instance);
         return ch_error_set(error, CH_ERR_GENERIC, "Create called after Stop");
     }
-    if (set->config.max_instances && set->live_count >= set->config.max_instances) {
+    if (set->config.max_instances && cloud.live_count >= set->config.max_instances) {
         unsigned long max = set->config.max_instances;
-        pthread_mutex_unlock(&set->lock);
+        pthread_mutex_unlock(&cloud.lock);
         free_instance(instance);
         return ch_error_set(error, CH_ERR_QUOTA, "example: at most %lu instances", max);
     }
-    ++set->live_count;
-    serial = ++set->last_serial;
-    pthread_mutex_unlock(&set->lock);
+    ++cloud.live_count;
+    serial = ++cloud.last_serial;
+    pthread_mutex_unlock(&cloud.lock);
 
     snprintf(instance->id, sizeof instance->id, "example-%lu", serial);
     snprintf(instance->address, sizeof instance->address, "192.0.2.%lu",
@@ -675,36 +702,38 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
     if (set->config.server_program) {
         status = start_machine(&set->config, instance, args, error);
         if (status != CH_OK) {
-            pthread_mutex_lock(&set->lock);
-            --set->live_count; /* give the slot back */
-            pthread_mutex_unlock(&set->lock);
+            pthread_mutex_lock(&cloud.lock);
+            --cloud.live_count; /* give the slot back */
+            pthread_mutex_unlock(&cloud.lock);
             free_instance(instance);
             return status;
         }
     }
 
-    pthread_mutex_lock(&set->lock);
-    instance->set = set;
+    pthread_mutex_lock(&cloud.lock);
     instance->refs = 1; /* the list's reference */
-    instance->next = set->live;
-    set->live = instance;
+    instance->next = cloud.live;
+    cloud.live = instance;
     hand_over_locked(instance, out);
     memcpy(id, instance->id, sizeof id);
-    pthread_mutex_unlock(&set->lock);
+    pthread_mutex_unlock(&cloud.lock);
 
     log_event(set, CH_LOG_INFO, "created instance", "id", id);
     return CH_OK;
 }
 
+/* Only this set's InstanceSetID: a set never sees (or destroys) another's
+ * instances, and sees those an earlier set of its id created. */
 static ch_status example_instances(ch_instance_set *set, ch_tags filter,
                                    const ch_instance_sink *out, ch_error *error) {
     struct ch_instance *instance;
     (void)error; /* an in-memory list cannot fail */
-    pthread_mutex_lock(&set->lock);
-    for (instance = set->live; instance; instance = instance->next)
-        if (has_all_tags(&instance->tags, filter))
+    pthread_mutex_lock(&cloud.lock);
+    for (instance = cloud.live; instance; instance = instance->next)
+        if (strcmp(instance->instance_set_id, set->instance_set_id) == 0 &&
+            has_all_tags(&instance->tags, filter))
             hand_over_locked(instance, out);
-    pthread_mutex_unlock(&set->lock);
+    pthread_mutex_unlock(&cloud.lock);
     return CH_OK;
 }
 
@@ -724,9 +753,9 @@ static ch_status example_instance_quota_group(ch_instance_set *set, const ch_ins
 
 static void example_instance_release(ch_instance *instance) {
     struct ch_instance *dead;
-    pthread_mutex_lock(&instance->set->lock);
+    pthread_mutex_lock(&cloud.lock);
     dead = unref_locked(instance);
-    pthread_mutex_unlock(&instance->set->lock);
+    pthread_mutex_unlock(&cloud.lock);
     if (dead)
         free_instance(dead);
 }
@@ -735,10 +764,10 @@ static ch_status example_instance_tags(ch_instance *instance, const ch_tags_sink
                                        ch_error *error) {
     size_t i;
     (void)error;
-    pthread_mutex_lock(&instance->set->lock);
+    pthread_mutex_lock(&cloud.lock);
     for (i = 0; i < instance->tags.count; ++i)
         out->put(out->ctx, instance->tags.items[i].key, instance->tags.items[i].value);
-    pthread_mutex_unlock(&instance->set->lock);
+    pthread_mutex_unlock(&cloud.lock);
     return CH_OK;
 }
 
@@ -746,10 +775,10 @@ static ch_status example_instance_set_tags(ch_instance *instance, ch_tags tags, 
     ch_tags fresh, old;
     if (!copy_tags(tags, &fresh)) /* copy before locking: no allocation under the lock */
         return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
-    pthread_mutex_lock(&instance->set->lock);
+    pthread_mutex_lock(&cloud.lock);
     old = instance->tags;
     instance->tags = fresh;
-    pthread_mutex_unlock(&instance->set->lock);
+    pthread_mutex_unlock(&cloud.lock);
     free_tags(&old);
     return CH_OK;
 }
@@ -757,15 +786,14 @@ static ch_status example_instance_set_tags(ch_instance *instance, ch_tags tags, 
 /* Removes the instance from the cloud. The handle stays valid (rule 4)
  * until the host releases it; destroying twice is not an error. */
 static ch_status example_instance_destroy(ch_instance *instance, ch_error *error) {
-    struct ch_instance_set *set = instance->set;
     struct ch_instance **link;
     struct ch_instance *dead = NULL;
     int destroyed_now = 0;
     (void)error;
-    pthread_mutex_lock(&set->lock);
+    pthread_mutex_lock(&cloud.lock);
     if (!instance->destroyed) {
         destroyed_now = 1;
-        for (link = &set->live; *link; link = &(*link)->next) {
+        for (link = &cloud.live; *link; link = &(*link)->next) {
             if (*link == instance) {
                 *link = instance->next;
                 break;
@@ -773,16 +801,14 @@ static ch_status example_instance_destroy(ch_instance *instance, ch_error *error
         }
         instance->destroyed = 1;
         instance->next = NULL;
-        --set->live_count;
+        --cloud.live_count;
         dead = unref_locked(instance); /* the list's reference */
     }
-    pthread_mutex_unlock(&set->lock);
-    if (destroyed_now) {
-        /* Unlisted first, then shut down without the lock: only this call
-         * got destroyed_now, so only it touches the machine. */
+    pthread_mutex_unlock(&cloud.lock);
+    /* Unlisted first, then shut down without the lock: only this call got
+     * destroyed_now, so only it touches the machine. */
+    if (destroyed_now)
         stop_machine(instance);
-        log_event(set, CH_LOG_INFO, "destroyed instance", "id", instance->id);
-    }
     if (dead) /* cannot happen while the caller holds a handle; kept for clarity */
         free_instance(dead);
     return CH_OK;

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 using namespace abi_test;
@@ -123,7 +124,6 @@ TEST_CASE("example.so end to end through the raw table") {
             ch_instance *first = created.items[0].handle;
             REQUIRE(t.instance_destroy(first, &error.e) == CH_OK);
             REQUIRE(t.instance_destroy(first, &error.e) == CH_OK);
-            CHECK(logger.count("destroyed instance", "id", created.items[0].id) == 1);
             InstanceCollector listed;
             REQUIRE(set.instances({}, listed, error) == CH_OK);
             REQUIRE(listed.items.size() == 1);
@@ -147,6 +147,64 @@ TEST_CASE("example.so end to end through the raw table") {
         release_all(t, created);
     }
     CHECK(logger.dropped_level_logs() == 0); // asked `enabled` before logging
+}
+
+// Every set of the loaded library shares one cloud, as processes share a
+// real one: ids unique across sets, each set lists only its InstanceSetID's
+// instances, a later set of the same id lists what an earlier one created,
+// and once no set is open the cloud is emptied (its machines stopped).
+TEST_CASE("example.so: one cloud for every instance set, each sees only its own") {
+    auto lib = open_driver("example");
+    const ch_driver_v1 &t = lib->table();
+    const std::string ours = "zzzzz-zzzzz-exampleoursset", theirs = "zzzzz-zzzzz-exampletheirss";
+    const TypeArg small("small", 0.1);
+    CallError error;
+    auto listed_ids = [&](const RawSet &set) {
+        InstanceCollector listed;
+        REQUIRE(set.instances({}, listed, error) == CH_OK);
+        std::vector<std::string> ids;
+        for (const auto &item : listed.items)
+            ids.push_back(item.id);
+        release_all(t, listed);
+        return ids;
+    };
+    auto keeper = std::make_unique<RawSet>(t, "{}", nullptr, theirs); // keeps the cloud open
+    InstanceCollector kept;
+    {
+        RawSet first(t, "{}", nullptr, ours);
+        REQUIRE(first.status() == CH_OK);
+        REQUIRE(keeper->status() == CH_OK);
+        InstanceCollector mine, foreign;
+        REQUIRE(first.create(small, {{"role", "worker"}}, mine, error) == CH_OK);
+        REQUIRE(keeper->create(small, {}, kept, error) == CH_OK);
+        const std::string my_id = mine.items[0].id, foreign_id = kept.items[0].id;
+        CHECK(my_id != foreign_id);
+        CHECK(listed_ids(first) == std::vector<std::string>{my_id});
+        CHECK(listed_ids(*keeper) == std::vector<std::string>{foreign_id});
+        // Another set of the same id (another process, a restart) adopts it.
+        RawSet second(t, "{}", nullptr, ours);
+        InstanceCollector adopted;
+        REQUIRE(second.instances(Tags{{"role", "worker"}}, adopted, error) == CH_OK);
+        REQUIRE(adopted.items.size() == 1);
+        CHECK(adopted.items[0].id == my_id);
+        CHECK(adopted.items[0].tags == Tags{{"role", "worker"}});
+        release_all(t, adopted);
+        release_all(t, mine);
+    }
+    {
+        // Both sets of `ours` are gone; the cloud (kept open) still has the VM.
+        RawSet later(t, "{}", nullptr, ours);
+        InstanceCollector adopted;
+        REQUIRE(later.instances({}, adopted, error) == CH_OK);
+        REQUIRE(adopted.items.size() == 1);
+        CHECK(t.instance_destroy(adopted.items[0].handle, &error.e) == CH_OK);
+        release_all(t, adopted);
+        CHECK(listed_ids(later).empty());
+    }
+    release_all(t, kept);
+    keeper.reset(); // the last set: the cloud is emptied
+    RawSet fresh(t, "{}", nullptr, theirs);
+    CHECK(listed_ids(fresh).empty());
 }
 
 TEST_CASE("example.so rejects bad config with one clear error") {

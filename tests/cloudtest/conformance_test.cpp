@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -55,20 +56,47 @@ const std::vector<std::string> all_steps = {"pre-existing instances",
                                             "destroy",
                                             "destroy again"};
 
+// How to run one driver through the kit.
+struct DriverRun {
+    std::string driver;
+    std::string parameters;       // driver_parameters (JSON)
+    std::string fault_parameters; // --fault-config's driver_parameters; "" for none
+    std::string expect = "quota";
+    std::string driver_dir; // "" for the built drivers' directories
+    bool ssh = true;        // false: --no-ssh, and no --command
+};
+
+std::string loopback_server() {
+    return build_root() + "/plugins/loopback/server/cloudhost-loopback-server";
+}
+
 class Kit {
   public:
     Kit() { fs::create_directories(dir_ / "state"); }
+
+    const fs::path &dir() const { return dir_.path(); }
 
     // cloudtest --conformance --json on `driver` (loopback parameters), with
     // a quota fault config the loopback honours (max_instances 1 while the
     // test instance exists).
     Run conformance(const std::string &driver, const std::string &more_parameters = "",
                     const std::string &expect = "quota") {
-        const std::string parameters =
-            "{\"state_dir\": \"" + (dir_ / "lo").string() + "\"" + more_parameters + "}";
+        const std::string state_dir = "\"state_dir\": \"" + (dir_ / "lo").string() + "\"";
+        DriverRun how;
+        how.driver = driver;
+        how.parameters = "{" + state_dir + more_parameters + "}";
+        how.fault_parameters = "{" + state_dir + ", \"max_instances\": 1}";
+        how.expect = expect;
+        if (driver.rfind("defect_", 0) == 0)
+            how.driver_dir = build_root() + "/tests/cloudtest";
+        return conformance(how);
+    }
+
+    // cloudtest --conformance --json as `how` says.
+    Run conformance(const DriverRun &how) {
         const fs::path config = dir_ / ("config-" + std::to_string(runs_) + ".json");
-        std::ofstream(config) << "{\"driver\": \"" << driver << "\", \"driver_parameters\": "
-                              << parameters
+        std::ofstream(config) << "{\"driver\": \"" << how.driver << "\", \"driver_parameters\": "
+                              << how.parameters
                               // Instances share this machine: each keeps its secret in
                               // its own directory (docs/driver-guide.md).
                               << ", \"instance_secret_path\": \"instance-secret\""
@@ -77,20 +105,26 @@ class Kit {
                               << ", \"timeouts\": {\"boot\": \"60s\", \"probe_interval\": "
                                  "\"100ms\", \"sync_interval\": \"100ms\", \"destroy\": \"30s\"}}";
         const fs::path fault = dir_ / ("fault-" + std::to_string(runs_++) + ".json");
-        std::ofstream(fault) << "{\"driver_parameters\": {\"state_dir\": \""
-                             << (dir_ / "lo").string()
-                             << "\", \"max_instances\": 1}, \"expect\": \"" << expect << "\"}";
         std::vector<std::string> args = {build_root() + "/host/cli/cloudhost", "--config",
                                          config.string()};
-        if (driver.rfind("defect_", 0) == 0) {
+        if (!how.driver_dir.empty()) {
             args.push_back("--driver-dir");
-            args.push_back(build_root() + "/tests/cloudtest");
+            args.push_back(how.driver_dir);
         }
-        for (const char *a : {"cloudtest", "--conformance", "--json", "--settle", "2s", "--command",
-                              "echo conformance-output; echo to-stderr >&2"})
+        for (const char *a : {"cloudtest", "--conformance", "--json", "--settle", "2s"})
             args.push_back(a);
-        args.push_back("--fault-config");
-        args.push_back(fault.string());
+        if (how.ssh) {
+            args.push_back("--command");
+            args.push_back("echo conformance-output; echo to-stderr >&2");
+        } else {
+            args.push_back("--no-ssh");
+        }
+        if (!how.fault_parameters.empty()) {
+            std::ofstream(fault) << "{\"driver_parameters\": " << how.fault_parameters
+                                 << ", \"expect\": \"" << how.expect << "\"}";
+            args.push_back("--fault-config");
+            args.push_back(fault.string());
+        }
         Run run;
         run.process = run_process(args, {}, {{"XDG_STATE_HOME", (dir_ / "state").string()}});
         rapidjson::Document d;
@@ -124,18 +158,44 @@ class Kit {
     int runs_ = 0;
 };
 
-void check_passes_every_step(const Run &run) {
+using Skips = std::map<std::string, std::string>; // step -> the reason it gives
+
+// Every step passes; those in `skipped` are skipped for the reason given
+// there, and no other.
+void check_passes_every_step(const Run &run, const Skips &skipped = {}) {
     INFO(run.process.out << run.process.err);
     CHECK(run.process.status == 0);
     CHECK(run.ok);
-    CHECK(run.order == all_steps);
+    std::vector<std::string> expected_order = all_steps;
+    if (skipped.count("command"))
+        expected_order.erase(std::find(expected_order.begin(), expected_order.end(), "command"));
+    CHECK(run.order == expected_order);
     for (const auto &entry : run.steps) {
         const auto &name = entry.first; // not a structured binding: clang 14 cannot capture one
         const auto &step = entry.second;
         CHECK_MESSAGE(step.ok, name << ": " << step.detail);
-        CHECK_MESSAGE(!step.skipped, name << ": " << step.detail);
+        CHECK_MESSAGE(step.skipped == (skipped.count(name) == 1), name << ": " << step.detail);
+        if (step.skipped)
+            CHECK_MESSAGE(step.detail.find("skipped: " + skipped.at(name)) == 0,
+                          name << ": " << step.detail);
         CHECK_MESSAGE(!step.rule.empty(), name);
     }
+}
+
+// The steps that need SSH, skipped under --no-ssh (and no command step:
+// --command is refused with --no-ssh), plus `more`.
+Skips no_ssh_skips(const Skips &more = {}) {
+    const std::string reason = "--no-ssh: this driver's instances are declared unreachable";
+    Skips skips = {{"boot probe", reason},
+                   {"command", "never run"},
+                   {"remote user and sudo", reason},
+                   {"init command ran", reason}};
+    skips.insert(more.begin(), more.end());
+    return skips;
+}
+
+bool empty_directory(const fs::path &dir) {
+    return fs::is_directory(dir) && fs::is_empty(dir);
 }
 
 // Exactly `failing` fails, its detail names its rule and contains `seen`.
@@ -170,6 +230,94 @@ TEST_CASE("loopback passes every conformance step through the tag verifier") {
     Kit kit;
     check_passes_every_step(kit.conformance("loopback", ", \"verify_host_key\": false"));
     CHECK(kit.instances_left() == 0);
+}
+
+// The shipped drivers other than loopback, each as a vendor would run it.
+TEST_CASE("the stub passes every conformance step, SSH steps skipped with --no-ssh") {
+    Kit kit;
+    DriverRun how;
+    how.driver = "stub";
+    how.parameters = "{}";
+    how.fault_parameters = "{\"quota_max_instances\": 0}";
+    how.ssh = false;
+    check_passes_every_step(kit.conformance(how), no_ssh_skips());
+}
+
+TEST_CASE("the stub with a file cloud passes every conformance step, SSH steps skipped") {
+    Kit kit;
+    const std::string state_dir = "\"state_dir\": \"" + (kit.dir() / "stub").string() + "\"";
+    DriverRun how;
+    how.driver = "stub";
+    how.parameters = "{" + state_dir + "}";
+    how.fault_parameters = "{" + state_dir +
+                           ", \"capacity_errors\": [{\"provider_type\": "
+                           "\"localhost\"}]}";
+    how.expect = "capacity";
+    how.ssh = false;
+    check_passes_every_step(kit.conformance(how), no_ssh_skips());
+}
+
+TEST_CASE("the C example with server machines passes every conformance step") {
+    Kit kit;
+    const std::string parameters = "\"server_program\": \"" + loopback_server() +
+                                   "\", \"state_dir\": \"" + (kit.dir() / "machines").string() +
+                                   "\"";
+    fs::create_directories(kit.dir() / "machines");
+    DriverRun how;
+    how.driver = "example";
+    how.parameters = "{" + parameters + "}";
+    how.fault_parameters = "{" + parameters + ", \"max_instances\": 1}";
+    Run run = kit.conformance(how);
+    check_passes_every_step(run);
+    CHECK(run.steps["command"].out == "conformance-output\n");
+    CHECK(empty_directory(kit.dir() / "machines")); // every server stopped, its directory gone
+}
+
+TEST_CASE("the C example with in-memory machines passes with --no-ssh") {
+    Kit kit;
+    DriverRun how;
+    how.driver = "example";
+    how.parameters = "{}";
+    how.fault_parameters = "{\"max_instances\": 1}";
+    how.ssh = false;
+    check_passes_every_step(kit.conformance(how), no_ssh_skips());
+}
+
+TEST_CASE("the C++ SDK example (filecloud) passes every conformance step") {
+    Kit kit;
+    DriverRun how;
+    how.driver = "filecloud";
+    how.driver_dir = build_root() + "/docs/examples";
+    how.parameters = "{\"dir\": \"" + (kit.dir() / "machines").string() +
+                     "\", \"server_program\": \"" + loopback_server() + "\"}";
+    // filecloud has no knob for a typed error: that step is skipped.
+    Run run = kit.conformance(how);
+    check_passes_every_step(run, {{"typed error", "no --fault-config"}});
+    CHECK(empty_directory(kit.dir() / "machines"));
+}
+
+TEST_CASE("the C++ SDK example (filecloud) with file instances passes with --no-ssh") {
+    Kit kit;
+    DriverRun how;
+    how.driver = "filecloud";
+    how.driver_dir = build_root() + "/docs/examples";
+    how.parameters = "{\"dir\": \"" + (kit.dir() / "files").string() + "\"}";
+    how.ssh = false;
+    check_passes_every_step(kit.conformance(how),
+                            no_ssh_skips({{"typed error", "no --fault-config"}}));
+    // Destroyed instances leave nothing; only the set's directory remains.
+    CHECK(empty_directory(kit.dir() / "files" / "zzzzz-zzzzz-zzzzzzcloudhost"));
+}
+
+TEST_CASE("--command with --no-ssh is a usage error naming both") {
+    TempDir dir("cloudhost-no-ssh");
+    const auto r = run_process(
+        {build_root() + "/host/cli/cloudhost", "cloudtest", "--no-ssh", "--command", "true"}, {},
+        {{"XDG_STATE_HOME", (dir / "state").string()}});
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("--command") != std::string::npos);
+    CHECK(r.err.find("--no-ssh") != std::string::npos);
 }
 
 TEST_CASE("the defect wrapper without a defect passes every step") {

@@ -311,7 +311,8 @@ TEST_CASE("config: every bad value names its key") {
         {R"({"region": "r", "endpoint": "https://x/?a=b"})", "\"endpoint\" must not contain"},
         {R"({"region": "r", "subnet_id": 3})", "\"subnet_id\" must be a string or an array"},
         {R"({"region": "r", "subnet_id": ["a", "a"]})", "\"subnet_id\" lists \"a\" twice"},
-        {R"({"region": "r", "subnet_id": ["a b"]})", "\"subnet_id\" must be 1-255 printable"},
+        {R"({"region": "r", "subnet_id": ["a b"]})", "\"subnet_id[0]\" must be 1-255 printable"},
+        {R"({"region": "r", "subnet_id": "a b"})", "\"subnet_id\" must be 1-255 printable"},
         {R"({"region": "r", "security_group_ids": "sg-1"})",
          "\"security_group_ids\" must be an array"},
         {R"({"region": "r", "admin_username": ""})", "\"admin_username\" must not be empty"},
@@ -345,10 +346,13 @@ TEST_CASE("config: every bad value names its key") {
          "\"profile\" cannot be combined"},
         {R"({"region": "r", "imds_endpoint": "169.254.169.254"})",
          "\"imds_endpoint\" must be an http"},
-        {R"({"region": "r", "regoin": "x"})", "\"regoin\" is not a known key"},
-        {R"({"region": "r", "region": "s"})", "\"region\" appears twice"},
-        {R"([1])", "must be a JSON object"},
-        {R"({"region": "r", "subnet_id": [[[["x"]]]]})", "nested deeper than 4 levels"},
+        {R"({"region": "r", "regoin": "x"})", "unknown key \"regoin\" (known: region, "},
+        {R"({"region": "r", "region": "s"})", "duplicate key \"region\""},
+        {R"([1])", "the config must be an object"},
+        {R"({"region": "r", "subnet_id": [["x"]]})", "\"subnet_id[0]\" must be a string"},
+        {R"({"region": "r", "ssh_port": 1.5})", "\"ssh_port\" must be a port number"},
+        {R"({"region": "r", "ssh_port": true})", "\"ssh_port\" must be a port number"},
+        {R"({"region": "r", "connect_timeout": -1})", "\"connect_timeout\" must be"},
     };
     for (const auto &json_expected : cases) {
         const auto &json = json_expected.first; // clang 14 cannot capture a structured binding
@@ -357,6 +361,12 @@ TEST_CASE("config: every bad value names its key") {
         const std::string message = config_error(json);
         CHECK_MESSAGE(message.find(expected) != std::string::npos, message);
     }
+    // Every message is one line with the position of what it names.
+    CHECK(config_error("{\"region\": \"r\",\n \"ebs_price\": -1}")
+              .rfind("ec2 config:2:15: \"ebs_price\" must be a number", 0) == 0);
+    CHECK(config_error("{\"region\": \"r\",\n \"instance_type_quota_groups\": {\"C\": \"x\"}}")
+              .rfind("ec2 config:2:33: \"instance_type_quota_groups.C\" is not a lowercase", 0) ==
+          0);
     // A secret is never echoed back.
     CHECK(config_error(R"({"region": "r", "access_key_id": "a", "secret_access_key": "SEKRIT\n"})")
               .find("SEKRIT") == std::string::npos);

@@ -12,16 +12,19 @@
 #     (the C example's cloud lives in memory);
 #  5. the out-of-tree C example, given the installed cloudhost-loopback-server
 #     as its "server_program", runs each instance as a real SSH server and
-#     passes `cloudtest` through the host's tag verifier (its VerifyHostKey
-#     answers NOT_IMPLEMENTED); `create --wait` boots one too;
+#     passes `cloudtest --conformance` (typed error included) through the
+#     host's tag verifier (its VerifyHostKey answers NOT_IMPLEMENTED);
+#     `create --wait` boots one too;
 #  6. the out-of-tree C++ SDK example (filecloud), given the same
 #     "server_program", runs each instance as a real SSH server too and passes
-#     `cloudtest` through the tag verifier; `create --wait` boots one too;
+#     `cloudtest --conformance` through the tag verifier (typed error skipped:
+#     it has no fault knob); `create --wait` boots one too;
 #  7. the installed CLI, with no flag and no config, finds the installed
 #     loopback driver and server and passes `cloudtest`;
 #  8. a copy of the loopback driver's sources, built outside the tree with the
-#     installed SDK (plus RapidJSON and libssh), passes `cloudtest` too: a
-#     bigger C++ SDK driver, with its own dependencies, built out of tree.
+#     installed SDK (plus RapidJSON and libssh), passes `cloudtest` and
+#     `cloudtest --conformance` too: a bigger C++ SDK driver, with its own
+#     dependencies, built out of tree.
 # After every cloudtest, and at the end, no process of this run's installed
 # cloudhost-loopback-server may be left.
 # Usage: run.sh SOURCE_ROOT
@@ -38,6 +41,26 @@ server_program=$prefix/libexec/cloudhost/cloudhost-loopback-server # under $work
 unset CLOUDHOST_DRIVER_PATH CLOUDHOST_LOOPBACK_SERVER CLOUDHOST_BUILD_ROOT CLOUDHOST_SOURCE_ROOT
 export HOME=$work/home XDG_STATE_HOME=$work/state XDG_CACHE_HOME=$work/cache
 mkdir -p "$HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME" "$vendor/drivers"
+
+# Reads a `cloudtest --conformance --json` report on stdin; fails unless the
+# run passed with every step ok and only the steps named in $1 (comma
+# separated, may be empty) skipped.
+#   usage: ... | conformance_passed "typed error" || fail ...
+conformance_passed() {
+    python3 -c '
+import json, sys
+allowed = set(filter(None, sys.argv[1].split(",")))
+report = json.load(sys.stdin)
+bad = [s["name"] + ": " + s["detail"] for s in report["steps"]
+       if not s["ok"] or s["skipped"] != (s["name"] in allowed)]
+names = [s["name"] for s in report["steps"]]
+for wanted in ("instance set filter", "listed by a new instance set", "destroy again"):
+    if wanted not in names:
+        bad.append("no step " + wanted)
+if not report["ok"] or bad:
+    sys.exit("cloudtest --conformance did not pass: " + "; ".join(bad))
+' "$1"
+}
 
 # The ids in a `list --json` answer ({"instances": [{"id": ...}, ...]}).
 instance_ids() {
@@ -169,7 +192,9 @@ EOF
 fc=(--config "$work/filecloud.json")
 created=$("$cli" "${fc[@]}" create --type small --tag role=worker --json)
 id=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-[ -f "$work/filecloud-instances/$id" ] || fail "filecloud create: no file for $id"
+# One directory per InstanceSetID (the default one here).
+instance_file=$work/filecloud-instances/zzzzz-zzzzz-zzzzzzcloudhost/$id
+[ -f "$instance_file" ] || fail "filecloud create: no file for $id"
 [ "$("$cli" "${fc[@]}" list --tag role=worker --json | instance_ids)" = "$id" ] ||
     fail "list --tag role=worker does not show exactly $id"
 "$cli" "${fc[@]}" tag "$id" role=retired >/dev/null
@@ -178,7 +203,7 @@ id=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["
 [ "$("$cli" "${fc[@]}" list --tag role=retired --json | instance_ids)" = "$id" ] ||
     fail "list --tag role=retired does not show $id"
 "$cli" "${fc[@]}" destroy "$id" >/dev/null
-[ ! -e "$work/filecloud-instances/$id" ] || fail "destroy left $id"
+[ ! -e "$instance_file" ] || fail "destroy left $id"
 [ -z "$("$cli" "${fc[@]}" list --json | instance_ids)" ] || fail "list shows instances after destroy"
 step "CLI create/list/tag/destroy through out-of-tree filecloud ok ($id)"
 
@@ -200,13 +225,14 @@ export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 ./dispatcher "$vendor/drivers" filecloud "{\"dir\": \"$work/dispatcher-instances\"}" \
     "$work/cache/dispatcher"
 
-# ---- 5./6. cloudtest on the out-of-tree C and C++ SDK examples ---------------
+# ---- 5./6. cloudtest --conformance on the out-of-tree C and C++ SDK examples --
 # Their instances are real servers (the installed cloudhost-loopback-server);
 # the host proves identity with the tag verifier. The examples keep their
-# cloud in the instance set, so the CLI's exit stops every server it made.
+# cloud in the library's memory, so the CLI's exit stops every server it made.
 #   usage: cloudtest_server_example LABEL DRIVER ID MACHINES PARAMETERS_JSON
+#          FAULT_PARAMETERS_JSON|"" SKIPPED_STEPS
 cloudtest_server_example() {
-    local label=$1 driver=$2 id=$3 machines=$4 parameters=$5 address
+    local label=$1 driver=$2 id=$3 machines=$4 parameters=$5 fault=$6 skipped=$7 address
     cat >"$work/$driver-servers.json" <<EOF
 {"driver": "$driver", "driver_dirs": ["$vendor/drivers"],
  "driver_parameters": $parameters,
@@ -215,11 +241,18 @@ cloudtest_server_example() {
  "instance_types": {"small": {"provider_type": "s1", "vcpus": 1, "ram": "1GiB", "price": 0.01}},
  "timeouts": {"boot": "60s", "probe_interval": "100ms", "sync_interval": "100ms"}}
 EOF
-    local config=(--config "$work/$driver-servers.json")
-    step "cloudtest (installed CLI, out-of-tree $label with server machines, tag verifier)"
-    "$cli" "${config[@]}" cloudtest --command 'test "$(wc -c <instance-secret)" -eq 40' ||
-        fail "cloudtest on the out-of-tree $label"
-    expect_no_servers "cloudtest on the $label"
+    local config=(--config "$work/$driver-servers.json") fault_flags=()
+    if [ -n "$fault" ]; then
+        echo "{\"driver_parameters\": $fault, \"expect\": \"quota\"}" >"$work/$driver-fault.json"
+        fault_flags=(--fault-config "$work/$driver-fault.json")
+    fi
+    step "cloudtest --conformance (installed CLI, out-of-tree $label with server machines, tag verifier)"
+    "$cli" "${config[@]}" cloudtest --conformance --settle 10s "${fault_flags[@]}" --json \
+        --command 'test "$(wc -c <instance-secret)" -eq 40' >"$work/$driver-conformance.json" ||
+        fail "cloudtest --conformance on the out-of-tree $label: $(cat "$work/$driver-conformance.json")"
+    conformance_passed "$skipped" <"$work/$driver-conformance.json" ||
+        fail "cloudtest --conformance on the out-of-tree $label"
+    expect_no_servers "cloudtest --conformance on the $label"
     address=$("$cli" "${config[@]}" create --wait --json |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
     case $address in 127.0.0.1:*) ;; *) fail "create --wait through the $label: address '$address'" ;; esac
@@ -230,12 +263,13 @@ EOF
 
 machines=$work/example-machines
 mkdir -p "$machines"
+example_parameters="\"server_program\": \"$server_program\", \"state_dir\": \"$machines\""
 cloudtest_server_example "C example" example zzzzz-zzzzz-outoftreexample "$machines" \
-    "{\"server_program\": \"$server_program\", \"state_dir\": \"$machines\"}"
+    "{$example_parameters}" "{$example_parameters, \"max_instances\": 1}" ""
 filecloud_machines=$work/filecloud-machines
 cloudtest_server_example "C++ SDK example (filecloud)" filecloud zzzzz-zzzzz-filecloudserver \
     "$filecloud_machines" \
-    "{\"dir\": \"$filecloud_machines\", \"server_program\": \"$server_program\"}"
+    "{\"dir\": \"$filecloud_machines\", \"server_program\": \"$server_program\"}" "" "typed error"
 
 # ---- 7. cloudtest on the installed layout, no flags -------------------------
 "$cli" drivers --json | grep -q '"name":"loopback"' || fail "installed CLI does not find installed loopback"
@@ -269,4 +303,16 @@ step "cloudtest (installed CLI, out-of-tree build of the loopback driver, tag ve
     grep -q "\"path\":\"$vendor/loopback/drivers/loopback.so\"" ||
     fail "the config's driver_dirs were not the ones used"
 expect_no_servers "cloudtest on the out-of-tree loopback build"
+cat >"$work/vendor-loopback-fault.json" <<JSON
+{"driver_parameters": {"state_dir": "$work/vendor-loopback-state", "verify_host_key": false,
+                       "max_instances": 1},
+ "expect": "quota"}
+JSON
+step "cloudtest --conformance (installed CLI, out-of-tree build of the loopback driver)"
+"$cli" --config "$work/vendor-loopback.json" cloudtest --conformance --settle 10s --json \
+    --fault-config "$work/vendor-loopback-fault.json" >"$work/vendor-loopback-conformance.json" ||
+    fail "cloudtest --conformance on the out-of-tree loopback build: $(cat "$work/vendor-loopback-conformance.json")"
+conformance_passed "" <"$work/vendor-loopback-conformance.json" ||
+    fail "cloudtest --conformance on the out-of-tree loopback build"
+expect_no_servers "cloudtest --conformance on the out-of-tree loopback build"
 step "all ok"

@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 using cloudhost::sdk::InvalidConfigError;
 using cloudhost::test::sample_schema;
@@ -81,7 +83,8 @@ TEST_CASE("nested values are named by their path") {
 TEST_CASE("unknown keys are refused, listing the known ones") {
     CHECK(error_of("{\"region\": \"eu\", \"regoin\": \"us\"}") ==
           "sample config:1:18: unknown key \"regoin\" (known: region, max_instances, "
-          "offset, verify_host_key, error_rate, boot_delay_ms, state_dir, zones, quota)");
+          "offset, verify_host_key, error_rate, boot_delay_ms, state_dir, zones, quota, "
+          "subnets, groups, labels)");
     // A key with control bytes stays on one line.
     const std::string e = error_of("{\"region\": \"eu\", \"a\\nb\": 1}");
     CHECK(e.find("unknown key \"a\\x0ab\"") != std::string::npos);
@@ -126,4 +129,52 @@ TEST_CASE("deep nesting is an error, not a stack overflow") {
 TEST_CASE("the size is bounded") {
     const std::string big = "{\"region\": \"" + std::string(2 * 1024 * 1024, 'a') + "\"}";
     CHECK(error_of(big).find("sample config: larger than 1048576 bytes") == 0);
+}
+
+TEST_CASE("lists of strings: one string or an array, distinct, bounded, each item checked") {
+    const SampleConfig both = sample_schema().parse(
+        R"({"region": "r", "subnets": ["a", "b"], "groups": ["g"], "labels": {"k": "v"}})");
+    CHECK(both.subnets == std::vector<std::string>{"a", "b"});
+    CHECK(both.groups == std::vector<std::string>{"g"});
+    CHECK(both.labels == std::map<std::string, std::string>{{"k", "v"}});
+    CHECK(sample_schema().parse(R"({"region": "r", "subnets": "a"})").subnets ==
+          std::vector<std::string>{"a"});
+    CHECK(sample_schema().parse(R"({"region": "r", "subnets": ""})").subnets.empty());
+    CHECK(sample_schema().parse(R"({"region": "r", "subnets": []})").subnets.empty());
+    CHECK(sample_schema().parse(R"({"region": "r", "labels": {}})").labels.empty());
+
+    struct Case {
+        std::string json;
+        std::string error;
+    };
+    for (const Case &c : {
+             Case{R"({"region": "r",
+ "subnets": 3})",
+                  "sample config:2:13: \"subnets\" must be a string or an array of strings"},
+             Case{R"({"region": "r", "groups": "g"})",
+                  "sample config:1:27: \"groups\" must be an array of strings"},
+             Case{R"({"region": "r", "subnets": ["a", "b a"]})",
+                  "sample config:1:34: \"subnets[1]\" must be a word without spaces"},
+             Case{R"({"region": "r", "subnets": "b a"})",
+                  "sample config:1:28: \"subnets\" must be a word without spaces"},
+             Case{R"({"region": "r", "subnets": ["a", 1]})",
+                  "sample config:1:34: \"subnets[1]\" must be a string"},
+             Case{R"({"region": "r", "subnets": ["a", "a"]})",
+                  "sample config:1:28: \"subnets\" lists \"a\" twice"},
+             Case{R"({"region": "r", "subnets": ["a", "b", "c", "d"]})",
+                  "sample config:1:28: \"subnets\" has more than 3 items"},
+             Case{R"({"region": "r", "labels": []})",
+                  "sample config:1:27: \"labels\" must be an object"},
+             Case{R"({"region": "r", "labels": {"a b": "v"}})",
+                  "sample config:1:28: \"labels.a b\" must be a word without spaces"},
+             Case{R"({"region": "r", "labels": {"k": "v w"}})",
+                  "sample config:1:33: \"labels.k\" must be a word without spaces"},
+             Case{R"({"region": "r", "labels": {"k": 2}})",
+                  "sample config:1:33: \"labels.k\" must be a string"},
+             Case{R"({"region": "r", "labels": {"k": "v", "k": "w"}})",
+                  "sample config:1:38: duplicate key \"labels.k\""},
+         }) {
+        CAPTURE(c.json);
+        CHECK(error_of(c.json) == c.error);
+    }
 }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,7 +28,17 @@ struct SampleConfig {
     std::string state_dir = "/var/lib/sample";
     std::vector<SampleZone> zones;
     std::optional<uint64_t> quota;
+    std::vector<std::string> subnets; // "a" or ["a", "b"]
+    std::vector<std::string> groups;  // ["g"] only
+    std::map<std::string, std::string> labels;
 };
+
+// No spaces: the rule the list and map tests break.
+inline std::optional<std::string> sample_word(const std::string &s) {
+    if (s.empty() || s.find(' ') != std::string::npos)
+        return "must be a word without spaces";
+    return std::nullopt;
+}
 
 inline const sdk::ConfigSchema<SampleZone> &sample_zone_schema() {
     static const auto schema =
@@ -57,9 +68,15 @@ inline const sdk::ConfigSchema<SampleConfig> &sample_schema() {
                         for (const auto &item : v.items())
                             c.zones.push_back(sample_zone_schema().parse(item));
                     })
-            .custom("quota", [](SampleConfig &c, const sdk::ConfigValue &v) {
-                c.quota = v.as_integer<uint64_t>(0, UINT64_MAX);
-            });
+            .custom("quota",
+                    [](SampleConfig &c, const sdk::ConfigValue &v) {
+                        c.quota = v.as_integer<uint64_t>(0, UINT64_MAX);
+                    })
+            .string_list("subnets", &SampleConfig::subnets, sdk::Presence::optional, sample_word,
+                         sdk::StringListForm::string_or_array, 3)
+            .string_list("groups", &SampleConfig::groups, sdk::Presence::optional, sample_word)
+            .string_map("labels", &SampleConfig::labels, sdk::Presence::optional, sample_word,
+                        sample_word);
     return schema;
 }
 

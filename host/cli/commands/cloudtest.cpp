@@ -1,6 +1,6 @@
 // cloudhost cloudtest [--instance-type T] [--image-id I] [--command CMD]
 //                     [--destroy-existing] [--conformance] [--settle D]
-//                     [--fault-config FILE] [--json] [--junit FILE]
+//                     [--fault-config FILE] [--no-ssh] [--json] [--junit FILE]
 #include "../commands.hpp"
 #include "../json_output.hpp"
 #include "../progress.hpp"
@@ -35,6 +35,7 @@ struct CloudtestFlags {
     std::string settle = "60s";
     bool destroy_existing = false;
     bool conformance = false;
+    bool no_ssh = false;
     bool json = false;
 };
 
@@ -218,113 +219,119 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                     "JSON {\"driver_parameters\": {...}, \"expect\": \"quota\"|\"capacity\"|"
                     "\"rate_limit\"|\"invalid_config\"}: Create on an instance set with these "
                     "parameters must fail with that typed error (--conformance)");
+    sub->add_flag("--no-ssh", f->no_ssh,
+                  "The driver's instances never answer SSH (a fake cloud): skip the boot probe "
+                  "and the steps that need SSH, each reported as skipped");
     sub->add_flag("--json", f->json, "Print {\"ok\",\"steps\":[...]} at the end");
     sub->add_option("--junit", f->junit, "Also write the steps as JUnit XML to this file");
-    return {sub, [&context, f] {
-                const Config &config = context.config();
-                CloudtestOptions options;
-                try {
-                    options.instance_type = f->instance_type.empty()
-                                                ? config.cheapest_instance_type()
-                                                : config.instance_type(f->instance_type);
-                } catch (const ConfigError &e) {
-                    throw UsageError(std::string("--instance-type: ") + e.what());
-                }
-                try {
-                    options.settle = parse_duration(f->settle);
-                } catch (const std::exception &e) {
-                    throw UsageError(std::string("--settle: ") + e.what());
-                }
-                std::optional<FaultConfig> fault;
-                if (!f->fault_config.empty())
-                    fault = load_fault_config(f->fault_config);
-                options.image_id = f->image_id.empty() ? config.image_id : f->image_id;
-                options.tags = config.resource_tags;
-                options.tags[config.tag_key_prefix + "CloudTestPID"] = std::to_string(getpid());
-                options.tag_key_prefix = config.tag_key_prefix;
-                options.instance_init_command = config.instance_init_command;
-                options.instance_secret_path = config.effective_instance_secret_path();
-                options.public_key = context.deploy_public_key();
-                options.boot_probe_command = config.boot_probe_command;
-                if (!f->command.empty())
-                    options.command = f->command;
-                options.destroy_existing = f->destroy_existing;
-                options.timeouts = config.timeouts;
-                options.conformance = f->conformance;
+    return {
+        sub, [&context, f] {
+            const Config &config = context.config();
+            CloudtestOptions options;
+            try {
+                options.instance_type = f->instance_type.empty()
+                                            ? config.cheapest_instance_type()
+                                            : config.instance_type(f->instance_type);
+            } catch (const ConfigError &e) {
+                throw UsageError(std::string("--instance-type: ") + e.what());
+            }
+            try {
+                options.settle = parse_duration(f->settle);
+            } catch (const std::exception &e) {
+                throw UsageError(std::string("--settle: ") + e.what());
+            }
+            std::optional<FaultConfig> fault;
+            if (!f->fault_config.empty())
+                fault = load_fault_config(f->fault_config);
+            options.image_id = f->image_id.empty() ? config.image_id : f->image_id;
+            options.tags = config.resource_tags;
+            options.tags[config.tag_key_prefix + "CloudTestPID"] = std::to_string(getpid());
+            options.tag_key_prefix = config.tag_key_prefix;
+            options.instance_init_command = config.instance_init_command;
+            options.instance_secret_path = config.effective_instance_secret_path();
+            options.public_key = context.deploy_public_key();
+            options.boot_probe_command = config.boot_probe_command;
+            if (!f->command.empty() && f->no_ssh)
+                throw UsageError("--command: cannot run on instances declared unreachable "
+                                 "by --no-ssh");
+            if (!f->command.empty())
+                options.command = f->command;
+            options.ssh_reachable = !f->no_ssh;
+            options.destroy_existing = f->destroy_existing;
+            options.timeouts = config.timeouts;
+            options.conformance = f->conformance;
 
-                // More instance sets of the same driver: what another process
-                // would open (re-adoption), another InstanceSetID (filter),
-                // the fault parameters (typed errors).
-                auto open_set = [&context](const std::string &parameters,
-                                           const std::string &instance_set_id) {
-                    const Config &c = context.config();
-                    InstanceSetOptions set_options = context.instance_set_options();
-                    set_options.config_json = parameters;
-                    set_options.instance_set_id = instance_set_id;
-                    return InstanceSet::open(context.catalog().load(c.driver, c.driver_version),
-                                             std::move(set_options));
-                };
-                options.open_set = [open_set, &config](const std::string &id) {
-                    return open_set(config.driver_parameters, id);
-                };
-                if (fault)
-                    options.fault =
-                        CloudtestFault{[open_set, &config, parameters = fault->driver_parameters] {
-                                           return open_set(parameters, config.instance_set_id);
-                                       },
-                                       fault->expect};
-                options.interrupted = [] { return interrupting_signal.load() != 0; };
+            // More instance sets of the same driver: what another process
+            // would open (re-adoption), another InstanceSetID (filter),
+            // the fault parameters (typed errors).
+            auto open_set = [&context](const std::string &parameters,
+                                       const std::string &instance_set_id) {
+                const Config &c = context.config();
+                InstanceSetOptions set_options = context.instance_set_options();
+                set_options.config_json = parameters;
+                set_options.instance_set_id = instance_set_id;
+                return InstanceSet::open(context.catalog().load(c.driver, c.driver_version),
+                                         std::move(set_options));
+            };
+            options.open_set = [open_set, &config](const std::string &id) {
+                return open_set(config.driver_parameters, id);
+            };
+            if (fault)
+                options.fault =
+                    CloudtestFault{[open_set, &config, parameters = fault->driver_parameters] {
+                                       return open_set(parameters, config.instance_set_id);
+                                   },
+                                   fault->expect};
+            options.interrupted = [] { return interrupting_signal.load() != 0; };
 
-                // Progress as it goes in text mode (the steps are the output,
-                // terminal or not); --json prints only the result.
-                Progress progress(std::cout, !f->json, false);
-                CloudtestCallbacks callbacks;
-                callbacks.step_started = [&progress](const std::string &name) {
-                    progress.line("... " + name);
-                };
-                callbacks.step_finished = [&progress](const CloudtestStep &s) {
-                    progress.line((s.skipped ? "skip "
-                                   : s.ok    ? "ok   "
-                                             : "FAIL ") +
-                                  s.name + " (" + format_seconds(s.seconds) + ")" +
-                                  (s.detail.empty() ? "" : ": " + s.detail));
-                    progress.line("     rule: " + s.rule);
-                    // The command's output always; other steps' on failure.
-                    if (s.name == "command" || !s.ok)
-                        print_output(progress, "stdout", s.stdout_excerpt);
-                    if (!s.ok)
-                        print_output(progress, "stderr", s.stderr_excerpt);
-                };
-                callbacks.progress = [&progress](const std::string &m) {
-                    progress.line("     " + m);
-                };
-                progress.line("cloudtest: driver " + config.driver + ", instance set " +
-                              config.instance_set_id + ", type " + options.instance_type.name +
-                              (f->conformance ? ", conformance" : ""));
-                CloudtestRunner runner = [&context](const Instance &inst, const std::string &secret,
-                                                    const std::string &command) {
-                    return context.run_on(inst, secret, command, {}, {});
-                };
-                InstanceSet &set = context.instance_set();
-                CloudtestReport report;
-                {
-                    InterruptionGuard guard;
-                    report = run_cloudtest(set, options, runner, callbacks);
-                }
-                if (!f->junit.empty()) {
-                    std::ofstream junit(f->junit, std::ios::binary | std::ios::trunc);
-                    junit << cloudtest_junit_xml(report, "cloudhost cloudtest " + config.driver);
-                    if (!junit.flush())
-                        std::cerr << "cloudhost: cannot write --junit " << f->junit << "\n";
-                }
-                if (f->json)
-                    std::cout << report_json(report) << "\n";
-                else
-                    print_table(std::cout, report);
-                if (report.interrupted)
-                    return 128 + interrupting_signal.load();
-                return report.ok ? int(exit_ok) : int(exit_failed);
-            }};
+            // Progress as it goes in text mode (the steps are the output,
+            // terminal or not); --json prints only the result.
+            Progress progress(std::cout, !f->json, false);
+            CloudtestCallbacks callbacks;
+            callbacks.step_started = [&progress](const std::string &name) {
+                progress.line("... " + name);
+            };
+            callbacks.step_finished = [&progress](const CloudtestStep &s) {
+                progress.line((s.skipped ? "skip "
+                               : s.ok    ? "ok   "
+                                         : "FAIL ") +
+                              s.name + " (" + format_seconds(s.seconds) + ")" +
+                              (s.detail.empty() ? "" : ": " + s.detail));
+                progress.line("     rule: " + s.rule);
+                // The command's output always; other steps' on failure.
+                if (s.name == "command" || !s.ok)
+                    print_output(progress, "stdout", s.stdout_excerpt);
+                if (!s.ok)
+                    print_output(progress, "stderr", s.stderr_excerpt);
+            };
+            callbacks.progress = [&progress](const std::string &m) { progress.line("     " + m); };
+            progress.line("cloudtest: driver " + config.driver + ", instance set " +
+                          config.instance_set_id + ", type " + options.instance_type.name +
+                          (f->conformance ? ", conformance" : "") + (f->no_ssh ? ", no SSH" : ""));
+            CloudtestRunner runner = [&context](const Instance &inst, const std::string &secret,
+                                                const std::string &command) {
+                return context.run_on(inst, secret, command, {}, {});
+            };
+            InstanceSet &set = context.instance_set();
+            CloudtestReport report;
+            {
+                InterruptionGuard guard;
+                report = run_cloudtest(set, options, runner, callbacks);
+            }
+            if (!f->junit.empty()) {
+                std::ofstream junit(f->junit, std::ios::binary | std::ios::trunc);
+                junit << cloudtest_junit_xml(report, "cloudhost cloudtest " + config.driver);
+                if (!junit.flush())
+                    std::cerr << "cloudhost: cannot write --junit " << f->junit << "\n";
+            }
+            if (f->json)
+                std::cout << report_json(report) << "\n";
+            else
+                print_table(std::cout, report);
+            if (report.interrupted)
+                return 128 + interrupting_signal.load();
+            return report.ok ? int(exit_ok) : int(exit_failed);
+        }};
 }
 
 } // namespace cloudhost::cli

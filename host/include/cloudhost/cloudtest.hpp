@@ -1,9 +1,9 @@
 // The conformance run of Arvados's `cloudtest` (lib/cloud/cloudtest), step
 // by step: pre-existing instances, create, listed immediately, tags present,
-// boot probe over SSH with host verification, optional command, destroy
-// until gone. With `conformance`, more steps between the command and the
-// destroy, each proving one rule of the driver contract (docs/driver-guide.md
-// "Conformance"). Exit 0 only if every step passed.
+// boot probe over SSH with host verification (skipped when the instances are
+// declared unreachable), optional command, destroy until gone. With `conformance`, more steps
+// between the command and the destroy, each proving one rule of the driver contract
+// (docs/driver-guide.md "Conformance"). Exit 0 only if every step passed.
 #pragma once
 
 #include "cloudhost/config.hpp"
@@ -42,6 +42,10 @@ struct CloudtestOptions {
     std::optional<std::string> public_key; // none when DeployPublicKey is off
     std::string boot_probe_command = "true";
     std::optional<std::string> command; // --command
+    // False (--no-ssh): the driver's instances never answer SSH (a fake or
+    // mock of a cloud). The boot probe and every step that needs SSH are
+    // skipped, each saying so; `command` must then be empty.
+    bool ssh_reachable = true;
     bool destroy_existing = false;
     Timeouts timeouts;
 

@@ -50,6 +50,9 @@ std::string trimmed(std::string s) {
     return s;
 }
 
+constexpr const char *no_ssh_reason =
+    "--no-ssh: this driver's instances are declared unreachable over SSH";
+
 // An InstanceSetID of the same shape that is not `ours` (for the foreign
 // instance of the filter step).
 std::string foreign_set_id(const std::string &ours) {
@@ -324,6 +327,10 @@ class CloudtestRun {
     // 5. Boot probe over SSH, verifying the host, until the boot deadline.
     void boot_probe() {
         step_.start("boot probe", rule::boot);
+        if (!options_.ssh_reachable) {
+            step_.skip(no_ssh_reason);
+            return;
+        }
         std::string last_error = "no attempt";
         int attempts = 0;
         while (!booted_ && !stopping()) {
@@ -369,7 +376,7 @@ class CloudtestRun {
     bool needs_boot() {
         if (booted_)
             return true;
-        step_.skip("the instance did not boot");
+        step_.skip(options_.ssh_reachable ? "the instance did not boot" : no_ssh_reason);
         return false;
     }
 

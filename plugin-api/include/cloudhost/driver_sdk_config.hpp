@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -435,6 +436,10 @@ enum class Presence { optional, required };
 // A key's own rule: the rule broken ("must be an absolute path"), or nothing.
 template <class V> using ConfigCheck = std::function<std::optional<std::string>(const V &)>;
 
+// What a list of strings may be written as: only an array, or also one
+// string (Arvados's "subnet_id": "subnet-1"; "" then means an empty list).
+enum class StringListForm { array, string_or_array };
+
 template <class T> class ConfigSchema {
   public:
     using Setter = std::function<void(T &, const ConfigValue &)>;
@@ -481,6 +486,61 @@ template <class T> class ConfigSchema {
             });
     }
 
+    // An array of distinct strings, each passing `check` (errors name the
+    // item: "subnet_id[1]"), at most `max_items` of them.
+    ConfigSchema &string_list(std::string name, std::vector<std::string> T::*member,
+                              Presence presence = Presence::optional,
+                              ConfigCheck<std::string> check = {},
+                              StringListForm form = StringListForm::array,
+                              std::size_t max_items = 1024) {
+        return custom(
+            std::move(name),
+            [member, check = std::move(check), form, max_items](T &c, const ConfigValue &v) {
+                std::vector<std::string> list;
+                if (form == StringListForm::string_or_array &&
+                    v.kind() == ConfigValue::Kind::string) {
+                    if (!v.as_string().empty())
+                        list.push_back(checked(v, check));
+                    c.*member = std::move(list);
+                    return;
+                }
+                if (v.kind() != ConfigValue::Kind::array)
+                    v.fail(form == StringListForm::string_or_array
+                               ? "must be a string or an array of strings"
+                               : "must be an array of strings");
+                if (v.items().size() > max_items)
+                    v.fail("has more than " + std::to_string(max_items) + " items");
+                for (const ConfigValue &item : v.items()) {
+                    std::string text = checked(item, check);
+                    for (const auto &earlier : list)
+                        if (earlier == text)
+                            v.fail("lists " + ConfigValue::quoted(text) + " twice");
+                    list.push_back(std::move(text));
+                }
+                c.*member = std::move(list);
+            },
+            presence);
+    }
+    // An object of string values ({"c": "compute"}); `key_check` judges each
+    // key, `value_check` each value (errors name "NAME.KEY").
+    ConfigSchema &string_map(std::string name, std::map<std::string, std::string> T::*member,
+                             Presence presence = Presence::optional,
+                             ConfigCheck<std::string> key_check = {},
+                             ConfigCheck<std::string> value_check = {}) {
+        return custom(
+            std::move(name),
+            [member, key_check = std::move(key_check),
+             value_check = std::move(value_check)](T &c, const ConfigValue &v) {
+                std::map<std::string, std::string> map;
+                for (const auto &m : v.members()) {
+                    checked(m.key_value, key_check);
+                    map[m.key] = checked(m.value, value_check);
+                }
+                c.*member = std::move(map);
+            },
+            presence);
+    }
+
     T parse(std::string_view json) const { return parse(parse_config_json(json, source_)); }
 
     // A nested object (an array item, a member) with this schema.
@@ -522,6 +582,13 @@ template <class T> class ConfigSchema {
                 c.*member = std::move(value);
             },
             presence);
+    }
+    static std::string checked(const ConfigValue &v, const ConfigCheck<std::string> &check) {
+        std::string text = v.as_string();
+        if (check)
+            if (auto problem = check(text))
+                v.fail(*problem);
+        return text;
     }
     const Key *find(std::string_view name) const {
         for (const Key &key : keys_)
