@@ -49,6 +49,7 @@ bool wait_for_boot(CliContext &context, const Instance &instance, bool json) {
     std::cerr << "cloudhost: create: " << terminal_text(instance.id())
               << " did not boot within timeouts.boot ("
               << format_seconds(std::chrono::duration<double>(config.timeouts.boot).count())
+              << ": waited " << format_seconds(booted.seconds)
               << "); last error: " << terminal_text(booted.last_detail) << "\n";
     return false;
 }
