@@ -182,4 +182,8 @@ CommandOutput CliContext::run_on(const Instance &instance, const std::string &se
     return executor->execute(environment, command, stdin_data);
 }
 
+SecretTags CliContext::secret_tags(bool show_secrets) {
+    return {config().tag_key_prefix, show_secrets};
+}
+
 } // namespace cloudhost::cli

@@ -57,6 +57,7 @@ class TagVerifier final : public ExecutorTarget {
 
     std::string address() const override { return inner_->address(); }
     std::string remote_user() const override { return inner_->remote_user(); }
+    std::string name() const override { return inner_->name(); }
     // Throws NotImplementedError when the driver cannot tell and there is no
     // secret; DriverError "bad instance secret" when the file differs; the
     // runner's error when the file cannot be read.
