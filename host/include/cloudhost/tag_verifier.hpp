@@ -5,6 +5,7 @@
 #pragma once
 
 #include "cloudhost/instance.hpp"
+#include "cloudhost/instance_secret_defaults.hpp"
 #include "cloudhost/ssh_executor.hpp"
 #include "cloudhost/types.hpp"
 
@@ -13,10 +14,6 @@
 #include <string_view>
 
 namespace cloudhost {
-
-inline constexpr std::string_view default_instance_secret_path = "/var/run/arvados-instance-secret";
-inline constexpr std::string_view default_tag_key_prefix = "Arvados";
-inline constexpr std::string_view instance_secret_tag_suffix = "InstanceSecret";
 
 // 40 lowercase hex digits from OpenSSL's CSPRNG.
 std::string generate_instance_secret();
