@@ -3,6 +3,8 @@
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -76,6 +78,9 @@ void print_text(const Result &r) {
 } // namespace
 
 int main(int argc, char **argv) {
+    // The library logs to spdlog's default logger, which writes to stdout:
+    // stdout carries only results (with --json, one JSON object per line).
+    spdlog::set_default_logger(spdlog::stderr_color_mt("cloudhost-bench"));
     bool json = false;
     std::vector<std::string> names;
     for (int i = 1; i < argc; ++i) {

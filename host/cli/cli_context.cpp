@@ -132,15 +132,15 @@ Instance CliContext::create_instance(const InstanceType &type, const std::string
     Tags tags = user_tags;
     tags[c.tag_key_prefix + "InstanceSetID"] = c.instance_set_id;
     tags[c.tag_key_prefix + "InstanceType"] = type.name;
-    const std::string secret = generate_instance_secret();
-    tags[c.tag_key_prefix + "InstanceSecret"] = secret;
-    std::string init = instance_secret_init_command(secret, c.effective_instance_secret_path());
-    if (!c.instance_init_command.empty())
-        init += "\n" + c.instance_init_command;
+    // The operator's InitCommand, then the flag's; prepare_create puts the
+    // secret line first, as the dispatcher and cloudtest do.
+    std::string init = c.instance_init_command;
     if (!init_command.empty())
-        init += "\n" + init_command;
-    return instance_set().create(type, image_id.empty() ? c.image_id : image_id, tags, init,
-                                 deploy_public_key());
+        init += (init.empty() ? "" : "\n") + init_command;
+    const PreparedCreate prepared =
+        prepare_create(std::move(tags), init, c.tag_key_prefix, c.effective_instance_secret_path());
+    return instance_set().create(type, image_id.empty() ? c.image_id : image_id, prepared.tags,
+                                 prepared.init_command, deploy_public_key());
 }
 
 Instance CliContext::find_instance(const std::string &id) {
@@ -151,9 +151,7 @@ Instance CliContext::find_instance(const std::string &id) {
 }
 
 std::string CliContext::secret_of(const Instance &instance) {
-    Tags tags = instance.tags();
-    auto it = tags.find(config().tag_key_prefix + "InstanceSecret");
-    return it == tags.end() ? std::string() : it->second;
+    return secret_from_tags(instance.tags(), config().tag_key_prefix);
 }
 
 CommandOutput CliContext::run_on(const Instance &instance, const std::string &secret,
@@ -180,6 +178,10 @@ CommandOutput CliContext::run_on(const Instance &instance, const std::string &se
     }
     Environment environment(env.begin(), env.end());
     return executor->execute(environment, command, stdin_data);
+}
+
+SecretTags CliContext::secret_tags(bool show_secrets) {
+    return {config().tag_key_prefix, show_secrets};
 }
 
 } // namespace cloudhost::cli

@@ -6,6 +6,7 @@
 #include "cloudhost/catalog.hpp"
 #include "cloudhost/config.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "json_output.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -93,6 +94,8 @@ class CliContext {
                          const std::string &command, const Tags &env,
                          const std::string &stdin_data);
     std::string secret_of(const Instance &instance);
+    // What output may show of tags (json_output.hpp).
+    SecretTags secret_tags(bool show_secrets);
     Tags instance_set_filter();
 
   private:

@@ -1,6 +1,10 @@
 #include "json_output.hpp"
 
 #include "cloudhost/printable.hpp"
+#include "cloudhost/tag_verifier.hpp"
+
+#include <algorithm>
+#include <cctype>
 
 namespace cloudhost::cli {
 
@@ -11,16 +15,30 @@ void write_string(JsonWriter &w, const std::string &s) {
     w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
 }
 
-void write_tags(JsonWriter &w, const Tags &tags) {
+bool SecretTags::hides(const std::string &key) const {
+    if (show)
+        return false;
+    if (key == tag_key_prefix + std::string(instance_secret_tag_suffix))
+        return true;
+    std::string lower = key;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (const char *word : {"secret", "password", "token", "credential"})
+        if (lower.find(word) != std::string::npos)
+            return true;
+    return false;
+}
+
+void write_tags(JsonWriter &w, const Tags &tags, const SecretTags &secrets) {
     w.StartObject();
     for (const auto &[k, v] : tags) {
         write_string(w, k);
-        write_string(w, v);
+        write_string(w, secrets.hides(k) ? redacted_value : v);
     }
     w.EndObject();
 }
 
-void write_instance(JsonWriter &w, const Instance &instance) {
+void write_instance(JsonWriter &w, const Instance &instance, const SecretTags &secrets) {
     w.StartObject();
     w.Key("id");
     write_string(w, instance.id());
@@ -31,7 +49,7 @@ void write_instance(JsonWriter &w, const Instance &instance) {
     w.Key("remote_user");
     write_string(w, instance.remote_user());
     w.Key("tags");
-    write_tags(w, instance.tags());
+    write_tags(w, instance.tags(), secrets);
     w.EndObject();
 }
 

@@ -12,9 +12,20 @@ namespace cloudhost::cli {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// Which tag values CLI output replaces by "(redacted)": the instance secret
+// (`<prefix>InstanceSecret`, the proof of an instance's identity) and any tag
+// whose key names a secret (secret, password, token, credential; any case),
+// unless --show-secrets.
+struct SecretTags {
+    std::string tag_key_prefix;
+    bool show = false;
+    bool hides(const std::string &key) const;
+};
+inline constexpr const char *redacted_value = "(redacted)";
+
 void write_string(JsonWriter &w, const std::string &s);
-void write_tags(JsonWriter &w, const Tags &tags);
+void write_tags(JsonWriter &w, const Tags &tags, const SecretTags &secrets);
 // {"id","provider_type","address","remote_user","tags"}
-void write_instance(JsonWriter &w, const Instance &instance);
+void write_instance(JsonWriter &w, const Instance &instance, const SecretTags &secrets);
 
 } // namespace cloudhost::cli

@@ -1,5 +1,7 @@
 #include "progress.hpp"
 
+#include "cloudhost/poll_until.hpp"
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -82,22 +84,28 @@ void Progress::status(const std::string &message, double elapsed_seconds) {
 WaitResult wait_with_progress(Progress &progress, const std::string &what,
                               std::chrono::milliseconds timeout, std::chrono::milliseconds interval,
                               const std::function<bool(std::string &detail)> &attempt) {
-    using Clock = std::chrono::steady_clock;
-    const auto start = Clock::now();
-    const auto deadline = start + timeout;
     WaitResult result;
-    for (;;) {
-        std::string detail;
-        result.done = attempt(detail);
-        result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-        if (result.done)
-            return result;
-        result.last_detail = detail;
-        if (Clock::now() + interval > deadline)
-            return result;
-        progress.status(what + (detail.empty() ? "" : ": " + detail), result.seconds);
-        std::this_thread::sleep_for(std::max(interval, std::chrono::milliseconds(1)));
-    }
+    const auto start = std::chrono::steady_clock::now();
+    const PollResult polled = poll_until(
+        timeout, interval,
+        [&] {
+            std::string detail;
+            if (attempt(detail))
+                return true;
+            result.last_detail = detail;
+            return false;
+        },
+        [&](std::chrono::milliseconds pause) {
+            const double elapsed =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            progress.status(what + (result.last_detail.empty() ? "" : ": " + result.last_detail),
+                            elapsed);
+            std::this_thread::sleep_for(pause);
+            return true;
+        });
+    result.done = polled.done;
+    result.seconds = std::chrono::duration<double>(polled.waited).count();
+    return result;
 }
 
 } // namespace cloudhost::cli

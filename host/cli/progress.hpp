@@ -49,7 +49,9 @@ struct WaitResult {
 };
 
 // Calls `attempt` until it returns true or `timeout` has passed, sleeping
-// `interval` between attempts, and reports "WHAT: DETAIL" as status.
+// `interval` between attempts (poll_until: the last attempt is at the
+// deadline), and reports "WHAT: DETAIL" as status. `seconds` is the time
+// actually waited.
 // `attempt` sets `detail` to say why it is not done yet.
 WaitResult wait_with_progress(Progress &progress, const std::string &what,
                               std::chrono::milliseconds timeout, std::chrono::milliseconds interval,

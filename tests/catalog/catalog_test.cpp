@@ -265,7 +265,10 @@ TEST_CASE("drivers JSON and table output") {
     CHECK(text.find("TRUST") != std::string::npos);
     CHECK(text.find("allow-all") != std::string::npos);
     CHECK(text.find("rejected") != std::string::npos);
-    CHECK(std::count(text.begin(), text.end(), '\n') == static_cast<long>(files.size() + 1));
+    // Issue 11: "ok*" came without a legend.
+    CHECK(text.ends_with(
+        "\nok* = the file loaded for that driver name (its highest good version)\n"));
+    CHECK(std::count(text.begin(), text.end(), '\n') == static_cast<long>(files.size() + 2));
 }
 
 TEST_CASE("scan and load from 8 threads at once") {

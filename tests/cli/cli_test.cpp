@@ -539,3 +539,65 @@ TEST_CASE("exec --env takes one value per flag") {
     CHECK(r.status == 2);
     CHECK(r.err.find("no instance \"no-such-instance\"") != std::string::npos);
 }
+
+namespace {
+// A stub cloud in files (so separate CLI runs share it) whose instances stay
+// without an address for ten minutes.
+std::string booting_stub_config(Cli &cli) {
+    const fs::path config = cli.dir() / "booting-stub.json";
+    std::ofstream(config) << R"({"driver": "stub",
+        "driver_parameters": {"cloud": "booting", "state_dir": ")"
+                          << (cli.dir() / "stub-cloud").string() << R"(", "boot_delay_ms": 600000},
+        "instance_types": {"small": {"vcpus": 1, "ram": "1GiB", "price": 0.1}}})";
+    fs::create_directories(cli.dir() / "stub-cloud");
+    return config.string();
+}
+} // namespace
+
+// Issue 11: list --json printed the InstanceSecret tag in clear.
+TEST_CASE("list --json and create --json redact secret tags unless --show-secrets") {
+    Cli cli;
+    const std::string config = booting_stub_config(cli);
+    const auto created = cli.run({"--config", config, "create", "--json", "--tag",
+                                  "db_password=hunter2", "--tag", "team=infra"});
+    INFO(created.out << created.err);
+    REQUIRE(created.status == 0);
+    const auto made = parse(created.out);
+    const std::string id = made["id"].GetString();
+    CHECK(std::string(made["tags"]["cloudhost-InstanceSecret"].GetString()) == "(redacted)");
+    CHECK(std::string(made["tags"]["db_password"].GetString()) == "(redacted)");
+    CHECK(std::string(made["tags"]["team"].GetString()) == "infra");
+
+    const auto listed = cli.run({"--config", config, "list", "--json"});
+    REQUIRE(listed.status == 0);
+    CHECK(listed.out.find("hunter2") == std::string::npos);
+    const auto list = parse(listed.out);
+    REQUIRE(list["instances"].Size() == 1);
+    const auto &tags = list["instances"][0]["tags"];
+    CHECK(std::string(tags["cloudhost-InstanceSecret"].GetString()) == "(redacted)");
+    CHECK(std::string(tags["db_password"].GetString()) == "(redacted)");
+
+    const auto shown = cli.run({"--config", config, "list", "--json", "--show-secrets"});
+    REQUIRE(shown.status == 0);
+    const auto clear = parse(shown.out);
+    const std::string secret =
+        clear["instances"][0]["tags"]["cloudhost-InstanceSecret"].GetString();
+    CHECK(secret.size() == 40);
+    CHECK(std::string(clear["instances"][0]["tags"]["db_password"].GetString()) == "hunter2");
+    CHECK(cli.run({"--config", config, "destroy", id}).status == 0);
+}
+
+// Issue 11: exec said only "instance has no address".
+TEST_CASE("exec on an instance without an address names it and says it may still be booting") {
+    Cli cli;
+    const std::string config = booting_stub_config(cli);
+    const auto created = cli.run({"--config", config, "create"});
+    REQUIRE(created.status == 0);
+    const std::string id = created.out.substr(0, created.out.find('\n'));
+    const auto r = cli.run({"--config", config, "exec", id, "--", "true"});
+    CHECK(r.status == 1);
+    CHECK(single_line(r.err));
+    CHECK(r.err.find("instance " + id + " has no address yet (it may still be booting)") !=
+          std::string::npos);
+    CHECK(cli.run({"--config", config, "destroy", id}).status == 0);
+}

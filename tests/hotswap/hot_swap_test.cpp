@@ -5,6 +5,7 @@
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/errors.hpp"
 
+#include <atomic>
 #include <set>
 
 using cloudhost::SwapEventKind;
@@ -186,4 +187,47 @@ TEST_CASE("with the keep-loaded switch, a retired version stays mapped and is re
     CHECK(failed.library == v1_library);
     CHECK(failed.reason.find("CLOUDHOST_KEEP_LOADED") != std::string::npos);
     CHECK(cloudhost::is_library_loaded(v1_library));
+}
+
+// Issue 11: set_tags re-bound (listing instances on the new version) before
+// validating its tags, so a refused call still changed which version the
+// handle held.
+TEST_CASE("set_tags with bad tags is refused before the handle re-binds") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(), f.swap_options());
+    const fs::path v1_library = f.log.last(SwapEventKind::loaded).library;
+    auto idle = hot.instance_set().create(small, "img", {}, "", {});
+    f.install_by_rename("swapcloud_v2");
+    REQUIRE(hot.sync());
+
+    CHECK_THROWS_AS(idle.set_tags({{"", "empty key"}}), cloudhost::InvalidConfigError);
+    CHECK_FALSE(hot.sync());
+    CHECK(f.log.count(SwapEventKind::unloaded) == 0); // still holds version 1: no re-bind
+    CHECK(cloudhost::is_library_loaded(v1_library));
+    idle.destroy();
+}
+
+// Issue 11: destroy (and set_tags) held the in-flight count while waiting for
+// the ops limiter, so a swap's drain waited for the limiter too.
+TEST_CASE("a destroy waiting for the ops limiter does not hold up a swap's drain") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    auto set_options = f.set_options();
+    set_options.max_cloud_ops_per_second = 0.2; // one call per 5 s
+    cloudhost::HotSwappableInstanceSet hot(f.catalog(), set_options, f.swap_options());
+    auto vm = hot.instance_set().create(small, "img", {}, "", {}); // takes the first tick
+    std::atomic<bool> destroyed{false};
+    std::thread destroyer([&] {
+        vm.destroy(); // waits ~5 s for its tick
+        destroyed = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // let it reach the limiter
+    f.install_by_rename("swapcloud_v2");
+    REQUIRE(hot.sync());
+    // The swap drained at once: the destroy was not yet counted in flight.
+    CHECK_FALSE(destroyed.load());
+    destroyer.join();
+    CHECK(destroyed.load());
+    CHECK(hot.instance_set().instances().empty()); // served by version 2 after re-binding
 }

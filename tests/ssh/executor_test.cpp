@@ -215,9 +215,27 @@ TEST_CASE("an empty address fails with NoAddressError") {
         executor.execute({}, "true");
         FAIL("execute should have thrown NoAddressError");
     } catch (const NoAddressError &error) {
-        CHECK(std::string(error.what()) == "instance has no address");
+        CHECK(std::string(error.what()) == "instance has no address yet (it may still be booting)");
     }
     CHECK(target->verify_calls == 0);
+}
+
+// Issue 11: the error named neither the instance nor the likely cause.
+TEST_CASE("NoAddressError names the target and says it may still be booting") {
+    struct NamedTarget final : ExecutorTarget {
+        std::string address() const override { return ""; }
+        std::string remote_user() const override { return "nobody"; }
+        void verify_host_key(const std::string &, CommandRunner *) const override {}
+        std::string name() const override { return "i-123\x1b[2J"; }
+    };
+    SshExecutor executor(std::make_shared<NamedTarget>(), SshKey::generate_ed25519());
+    try {
+        executor.execute({}, "true");
+        FAIL("execute should have thrown NoAddressError");
+    } catch (const NoAddressError &error) {
+        const std::string message = error.what();
+        CHECK(message == "instance i-123\\x1b[2J has no address yet (it may still be booting)");
+    }
 }
 
 TEST_CASE("an address without a port uses the configured default port") {

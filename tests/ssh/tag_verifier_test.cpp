@@ -1,6 +1,8 @@
 // The instance-secret verifier: its helpers, its decisions, and the real
 // path through sshd (secret written by the "boot" command, read back over
 // the unverified connection).
+#include "cloudhost/cloudtest.hpp"
+#include "cloudhost/config.hpp"
 #include "cloudhost/errors.hpp"
 #include "cloudhost/tag_verifier.hpp"
 #include "sshd_fixture.hpp"
@@ -202,4 +204,21 @@ TEST_CASE("end to end through sshd: good, wrong, missing and absent secrets") {
     CHECK(logged.find("refused") != std::string::npos); // the log was captured at all
     CHECK(logged.find(tagged_secret) == std::string::npos);
     CHECK(logged.find(wrong) == std::string::npos);
+}
+
+// Issue 11: prepare_create's defaults were Arvados's ("Arvados",
+// /var/run/arvados-instance-secret) while the config's were cloudhost's.
+TEST_CASE("prepare_create's defaults are the config's and cloudtest's") {
+    cloudhost::Config config;
+    config.driver = "stub"; // loopback keeps its secret beside each instance
+    const cloudhost::CloudtestOptions cloudtest;
+    CHECK(config.tag_key_prefix == cloudtest.tag_key_prefix);
+    CHECK(config.effective_instance_secret_path() == cloudtest.instance_secret_path);
+
+    const PreparedCreate prepared = prepare_create({}, "");
+    const std::string secret = secret_from_tags(prepared.tags, config.tag_key_prefix);
+    CHECK(secret.size() == 40);
+    CHECK(prepared.tags.count(config.tag_key_prefix + "InstanceSecret") == 1);
+    CHECK(prepared.init_command ==
+          instance_secret_init_command(secret, config.effective_instance_secret_path()) + "\n");
 }

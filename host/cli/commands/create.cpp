@@ -18,6 +18,7 @@ struct CreateFlags {
     std::string init_command;
     bool wait = false;
     bool json = false;
+    bool show_secrets = false;
 };
 
 // Runs the boot probe command over SSH (host verified) until it succeeds or
@@ -49,6 +50,7 @@ bool wait_for_boot(CliContext &context, const Instance &instance, bool json) {
     std::cerr << "cloudhost: create: " << terminal_text(instance.id())
               << " did not boot within timeouts.boot ("
               << format_seconds(std::chrono::duration<double>(config.timeouts.boot).count())
+              << ": waited " << format_seconds(booted.seconds)
               << "); last error: " << terminal_text(booted.last_detail) << "\n";
     return false;
 }
@@ -70,6 +72,8 @@ Command add_create_command(CLI::App &app, CliContext &context) {
     sub->add_flag("--wait", f->wait,
                   "Wait until the instance answers SSH (boot_probe_command, timeouts.boot)");
     sub->add_flag("--json", f->json, "Print the instance as JSON");
+    sub->add_flag("--show-secrets", f->show_secrets,
+                  "Print secret tags (the InstanceSecret, keys naming a secret) in clear");
     return {sub, [&context, f] {
                 Tags tags = parse_tags(f->tags, "--tag");
                 // The config's image_id rule, for the flag too.
@@ -88,7 +92,7 @@ Command add_create_command(CLI::App &app, CliContext &context) {
                 if (f->json) {
                     rapidjson::StringBuffer buffer;
                     JsonWriter w(buffer);
-                    write_instance(w, instance);
+                    write_instance(w, instance, context.secret_tags(f->show_secrets));
                     std::cout << buffer.GetString() << "\n";
                 } else {
                     std::cout << terminal_text(instance.id()) << "\n";

@@ -12,6 +12,7 @@ namespace {
 struct ListFlags {
     std::vector<std::string> tags;
     bool json = false;
+    bool show_secrets = false;
 };
 } // namespace
 
@@ -20,6 +21,8 @@ Command add_list_command(CLI::App &app, CliContext &context) {
     auto f = std::make_shared<ListFlags>();
     sub->add_option("--tag", f->tags, "Only instances with tag K=V (repeatable)");
     sub->add_flag("--json", f->json, "Print {\"instances\":[...]}");
+    sub->add_flag("--show-secrets", f->show_secrets,
+                  "Print secret tags (the InstanceSecret, keys naming a secret) in clear");
     return {sub, [&context, f] {
                 Tags filter = parse_tags(f->tags, "--tag");
                 for (const auto &[k, v] : context.instance_set_filter())
@@ -32,7 +35,7 @@ Command add_list_command(CLI::App &app, CliContext &context) {
                     w.Key("instances");
                     w.StartArray();
                     for (const auto &inst : instances)
-                        write_instance(w, inst);
+                        write_instance(w, inst, context.secret_tags(f->show_secrets));
                     w.EndArray();
                     w.EndObject();
                     std::cout << buffer.GetString() << "\n";

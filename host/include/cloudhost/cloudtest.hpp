@@ -36,9 +36,9 @@ struct CloudtestOptions {
     InstanceType instance_type;
     std::string image_id;
     Tags tags; // extra tags for the test instance (e.g. CloudTestPID)
-    std::string tag_key_prefix = "cloudhost-";
+    std::string tag_key_prefix{default_tag_key_prefix};
     std::string instance_init_command; // operator's, appended to the secret line
-    std::string instance_secret_path = "/var/run/cloudhost-instance-secret";
+    std::string instance_secret_path{default_instance_secret_path};
     std::optional<std::string> public_key; // none when DeployPublicKey is off
     std::string boot_probe_command = "true";
     std::optional<std::string> command; // --command

@@ -6,6 +6,7 @@
 // Config is returned whole or not at all).
 #pragma once
 
+#include "cloudhost/instance_secret_defaults.hpp"
 #include "cloudhost/isolation.hpp"
 #include "cloudhost/trust.hpp"
 #include "cloudhost/types.hpp"
@@ -44,7 +45,7 @@ struct Config {
     std::vector<std::filesystem::path> driver_dirs; // empty = defaults
     std::string instance_set_id = "zzzzz-zzzzz-zzzzzzcloudhost";
     Tags resource_tags; // SharedResourceTags
-    std::string tag_key_prefix = "cloudhost-";
+    std::string tag_key_prefix{default_tag_key_prefix};
     std::map<std::string, InstanceType> instance_types; // by name
     std::string image_id;
     std::filesystem::path ssh_private_key; // empty = generated in the state dir

@@ -9,7 +9,8 @@
 namespace cloudhost {
 
 // Aligned columns STATUS NAME VERSION ABI TRUST PATH REASON, one line per
-// file; unknown fields print as "-"; an active driver's status reads "ok*";
+// file; unknown fields print as "-"; an active driver's status reads "ok*",
+// explained by a legend line under the table when there is one;
 // TRUST is "allow-all", "digest", "signed" or "refused".
 void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files);
 

@@ -23,10 +23,13 @@ class SshError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// The target has no address yet (Arvados ErrNoAddress).
+// The target has no address yet (Arvados ErrNoAddress), usually because it
+// is still booting. `target_name`: ExecutorTarget::name(), already escaped.
 class NoAddressError : public SshError {
   public:
-    NoAddressError() : SshError("instance has no address") {}
+    explicit NoAddressError(const std::string &target_name = {})
+        : SshError("instance " + (target_name.empty() ? "" : target_name + " ") +
+                   "has no address yet (it may still be booting)") {}
 };
 
 // The target refused the server's host key; no command was run.
@@ -57,6 +60,8 @@ class ExecutorTarget {
     // connection that presented the key.
     virtual void verify_host_key(const std::string &openssh_public_key,
                                  CommandRunner *unverified_connection) const = 0;
+    // What errors call the target (an instance id); "" when it has no name.
+    virtual std::string name() const { return {}; }
 };
 
 // An ExecutorTarget backed by a driver's instance.
@@ -67,6 +72,7 @@ class InstanceTarget final : public ExecutorTarget {
     std::string remote_user() const override;
     void verify_host_key(const std::string &openssh_public_key,
                          CommandRunner *unverified_connection) const override;
+    std::string name() const override { return instance_.id(); }
     const Instance &instance() const noexcept { return instance_; }
 
   private:

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "cloudhost/instance.hpp"
+#include "cloudhost/instance_secret_defaults.hpp"
 #include "cloudhost/ssh_executor.hpp"
 #include "cloudhost/types.hpp"
 
@@ -13,10 +14,6 @@
 #include <string_view>
 
 namespace cloudhost {
-
-inline constexpr std::string_view default_instance_secret_path = "/var/run/arvados-instance-secret";
-inline constexpr std::string_view default_tag_key_prefix = "Arvados";
-inline constexpr std::string_view instance_secret_tag_suffix = "InstanceSecret";
 
 // 40 lowercase hex digits from OpenSSL's CSPRNG.
 std::string generate_instance_secret();
@@ -57,6 +54,7 @@ class TagVerifier final : public ExecutorTarget {
 
     std::string address() const override { return inner_->address(); }
     std::string remote_user() const override { return inner_->remote_user(); }
+    std::string name() const override { return inner_->name(); }
     // Throws NotImplementedError when the driver cannot tell and there is no
     // secret; DriverError "bad instance secret" when the file differs; the
     // runner's error when the file cannot be read.

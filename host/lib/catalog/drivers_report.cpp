@@ -59,6 +59,8 @@ void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files
         line.erase(line.find_last_not_of(' ') + 1); // no trailing blanks
         out << line << '\n';
     }
+    if (std::any_of(files.begin(), files.end(), [](const DriverFile &f) { return f.active; }))
+        out << "ok* = the file loaded for that driver name (its highest good version)\n";
 }
 
 void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files) {

@@ -1,6 +1,7 @@
 #include "cloudhost/cloudtest.hpp"
 
 #include "cloudhost/errors.hpp"
+#include "cloudhost/poll_until.hpp"
 #include "cloudhost/tag_rules.hpp"
 #include "cloudhost/tag_verifier.hpp"
 
@@ -332,33 +333,43 @@ class CloudtestRun {
             return;
         }
         std::string last_error = "no attempt";
-        int attempts = 0;
-        while (!booted_ && !stopping()) {
-            ++attempts;
-            try {
-                if (auto fresh = find_listed(set_, created_.id()))
-                    listed_ = *fresh; // refresh the address
-                CommandOutput out = run_(listed_, secret_, options_.boot_probe_command);
-                step_.output(out);
-                if (out.exit_status == 0) {
-                    booted_ = true;
-                    break;
+        const auto timeout = std::chrono::duration_cast<Millis>(
+            std::max(boot_deadline_ - SteadyClock::now(), SteadyClock::duration::zero()));
+        const PollResult polled = poll_until(
+            timeout, options_.timeouts.probe_interval,
+            [&] {
+                if (stopping())
+                    return false;
+                try {
+                    if (auto fresh = find_listed(set_, created_.id()))
+                        listed_ = *fresh; // refresh the address
+                    CommandOutput out = run_(listed_, secret_, options_.boot_probe_command);
+                    step_.output(out);
+                    if (out.exit_status == 0)
+                        return true;
+                    last_error =
+                        "boot probe command exited " + std::to_string(out.exit_status) +
+                        (out.stderr_data.empty() ? "" : ": " + first_line(out.stderr_data));
+                } catch (const std::exception &e) {
+                    last_error = e.what();
                 }
-                last_error = "boot probe command exited " + std::to_string(out.exit_status) +
-                             (out.stderr_data.empty() ? "" : ": " + first_line(out.stderr_data));
-            } catch (const std::exception &e) {
-                last_error = e.what();
-            }
-            if (SteadyClock::now() + options_.timeouts.probe_interval > boot_deadline_)
-                break;
-            if (attempts == 1 || attempts % 10 == 0)
-                step_.progress("waiting for boot: " + last_error);
-            pause(options_.timeouts.probe_interval);
-        }
-        step_.finish(booted_, booted_ ? std::to_string(attempts) + " attempt(s)"
-                                      : "no successful boot probe before the boot timeout; "
-                                        "last error: " +
-                                            last_error);
+                return false;
+            },
+            [&, attempts = 0](Millis duration) mutable {
+                ++attempts;
+                if (attempts == 1 || attempts % 10 == 0)
+                    step_.progress("waiting for boot: " + last_error);
+                pause(duration);
+                return !stopping();
+            });
+        booted_ = polled.done;
+        const std::string waited =
+            std::to_string(std::chrono::duration_cast<Millis>(polled.waited).count()) + " ms";
+        step_.finish(booted_, booted_ ? std::to_string(polled.attempts) + " attempt(s) in " + waited
+                                      : "no successful boot probe before the boot timeout "
+                                        "(waited " +
+                                            waited + ", " + std::to_string(polled.attempts) +
+                                            " attempt(s)); last error: " + last_error);
     }
 
     // Runs a remote command for the current step; false (step finished) when

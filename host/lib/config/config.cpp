@@ -552,7 +552,8 @@ std::string Config::effective_instance_secret_path() const {
         return instance_secret_path;
     // Loopback instances share one filesystem: each one's commands run in its
     // own directory, so a relative path keeps their secrets apart.
-    return driver == "loopback" ? "instance-secret" : "/var/run/cloudhost-instance-secret";
+    return std::string(driver == "loopback" ? loopback_instance_secret_path
+                                            : default_instance_secret_path);
 }
 
 const InstanceType &Config::instance_type(const std::string &name) const {

@@ -42,18 +42,25 @@ Tags Instance::tags() const {
     return use.endpoint().instance_tags(use.ref());
 }
 
+// Validate before anything reaches the driver (use() may re-bind, which lists
+// instances), and take the in-flight count (use()) only once the ops limiter
+// lets the call through: a call waiting for its tick must not hold up a hot
+// swap's drain.
 void Instance::set_tags(const Tags &tags) {
     const InstanceCore &core = checked(core_);
-    const auto use = core.use();
     validate_tags(tags, "SetTags");
-    core.set->limited_call(Operation::set_tags,
-                           [&] { use.endpoint().instance_set_tags(use.ref(), tags); });
+    core.set->limited_call(Operation::set_tags, [&] {
+        const auto use = core.use();
+        use.endpoint().instance_set_tags(use.ref(), tags);
+    });
 }
 
 void Instance::destroy() {
     const InstanceCore &core = checked(core_);
-    const auto use = core.use();
-    core.set->limited_call(Operation::destroy, [&] { use.endpoint().instance_destroy(use.ref()); });
+    core.set->limited_call(Operation::destroy, [&] {
+        const auto use = core.use();
+        use.endpoint().instance_destroy(use.ref());
+    });
 }
 
 std::string Instance::address() const {

@@ -2,6 +2,7 @@
 
 #include "../metrics/host_metrics.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/printable.hpp"
 #include "ssh_connection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -141,6 +142,8 @@ SshExecutor::Pool::Lease SshExecutor::Pool::acquire() {
 
 std::unique_ptr<SshConnection> SshExecutor::Pool::set_up_connection() {
     const std::string address = target.address();
+    if (address.empty())
+        throw NoAddressError(escape_text(target.name()));
     HostPort where = parse_address(address, options.default_port);
     check_port(where, address);
     auto connection =
