@@ -1,4 +1,5 @@
 #include "progress.hpp"
+#include "interruption.hpp"
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -96,7 +97,16 @@ WaitResult wait_with_progress(Progress &progress, const std::string &what,
         if (Clock::now() + interval > deadline)
             return result;
         progress.status(what + (detail.empty() ? "" : ": " + detail), result.seconds);
-        std::this_thread::sleep_for(std::max(interval, std::chrono::milliseconds(1)));
+        // Sleeps in short slices: an interruption ends the wait promptly.
+        const auto next = Clock::now() + std::max(interval, std::chrono::milliseconds(1));
+        while (Clock::now() < next) {
+            if (interrupting_signal() != 0) {
+                result.interrupted = true;
+                return result;
+            }
+            std::this_thread::sleep_for(
+                std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(50)));
+        }
     }
 }
 

@@ -45,12 +45,14 @@ class Progress {
 struct WaitResult {
     bool done = false;
     double seconds = 0;
-    std::string last_detail; // from the last attempt that did not succeed
+    std::string last_detail;  // from the last attempt that did not succeed
+    bool interrupted = false; // SIGINT/SIGTERM under an InterruptionGuard
 };
 
 // Calls `attempt` until it returns true or `timeout` has passed, sleeping
 // `interval` between attempts, and reports "WHAT: DETAIL" as status.
-// `attempt` sets `detail` to say why it is not done yet.
+// `attempt` sets `detail` to say why it is not done yet. Ends early when
+// interrupting_signal() is set.
 WaitResult wait_with_progress(Progress &progress, const std::string &what,
                               std::chrono::milliseconds timeout, std::chrono::milliseconds interval,
                               const std::function<bool(std::string &detail)> &attempt);

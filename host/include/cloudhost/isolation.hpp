@@ -12,6 +12,8 @@
 
 namespace cloudhost {
 
+class Catalog;
+class DriverLibrary;
 struct DriverFile;
 
 enum class IsolationMode { none, process, automatic };
@@ -23,6 +25,11 @@ const char *isolation_mode_name(IsolationMode mode) noexcept;
 // The mode `file` runs in under `mode`: automatic becomes process unless the
 // verdict is "digest listed" or "signed by ..." (host/lib/catalog/trust.cpp).
 IsolationMode resolve_isolation(IsolationMode mode, const DriverFile &file);
+// The mode `library`, loaded by `catalog`, runs in: the verdict on its file
+// from a fresh scan, found by content (private copies are named by their
+// SHA-256). A file gone since the load counts as unvouched (process).
+IsolationMode resolve_isolation(IsolationMode mode, const Catalog &catalog,
+                                const DriverLibrary &library);
 
 struct IsolationSettings {
     // InstanceSet::open has no catalog verdict: automatic runs in process

@@ -2,6 +2,7 @@
 
 #include "../core/instance_set_core.hpp"
 #include "../core/validation.hpp"
+#include "../isolation/isolated_endpoint.hpp"
 #include "health_check.hpp"
 #include "swap_events.hpp"
 
@@ -254,6 +255,18 @@ HotSwappableInstanceSet::HotSwappableInstanceSet(const Catalog &catalog,
     auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint);
     auto e = s.event(SwapEventKind::loaded, library->info().version);
     e.library = library->path();
+    // Every version runs where the first one does: the factory is kept by
+    // the set and opens each swapped-in version (an isolated one in a helper
+    // of its own; the old helper exits when its binding is freed). Under
+    // "auto" the verdict is the trust policy's, the same for every loadable
+    // version. The helper's events join this set's event stream.
+    if (!set_options.endpoint_factory) {
+        set_options.isolation.mode =
+            resolve_isolation(set_options.isolation.mode, s.catalog, *library);
+        if (set_options.isolation.mode == IsolationMode::process)
+            set_options.endpoint_factory =
+                isolation::isolated_endpoint_factory(set_options.isolation, s.options.on_event);
+    }
     s.set = InstanceSet::open(std::move(library), std::move(set_options));
     s.emit(e);
 }

@@ -38,4 +38,15 @@ IsolationMode resolve_isolation(IsolationMode mode, const DriverFile &file) {
     return vouched ? IsolationMode::none : IsolationMode::process;
 }
 
+IsolationMode resolve_isolation(IsolationMode mode, const Catalog &catalog,
+                                const DriverLibrary &library) {
+    if (mode != IsolationMode::automatic)
+        return mode;
+    const std::string sha256 = library.path().stem().string();
+    for (const auto &file : catalog.scan())
+        if (file.ok && file.sha256 == sha256)
+            return resolve_isolation(mode, file);
+    return IsolationMode::process;
+}
+
 } // namespace cloudhost
