@@ -38,6 +38,7 @@ class SwapFixture {
         InstanceSetOptions set_options;
         set_options.instance_set_id = "zzzzz-zzzzz-zzzzzzbenchswap";
         set_options.config_json = "{\"state_dir\":\"" + (dir_ / "state").string() + "\"}";
+        set_options.isolation.mode = IsolationMode::none; // the in-process swap path
         HotSwapOptions options;
         options.driver_name = "swapcloud";
         set_ = std::make_unique<HotSwappableInstanceSet>(*catalog_, set_options, options);

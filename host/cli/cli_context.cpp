@@ -75,14 +75,10 @@ InstanceSet &CliContext::instance_set() {
     if (set_.valid())
         return set_;
     const Config &c = config();
-    std::shared_ptr<DriverLibrary> library;
     try {
-        library = catalog().load(c.driver, c.driver_version);
+        set_ = open_set(instance_set_options());
     } catch (const LoadError &e) {
         throw UsageError(std::string("driver \"") + c.driver + "\": " + e.what());
-    }
-    try {
-        set_ = InstanceSet::open(std::move(library), instance_set_options());
     } catch (const InvalidConfigError &e) {
         throw UsageError((c.source.empty() ? std::string("config") : c.source.string()) + ": " +
                          e.what());
@@ -90,14 +86,26 @@ InstanceSet &CliContext::instance_set() {
     return set_;
 }
 
-InstanceSetOptions CliContext::instance_set_options() {
+InstanceSet CliContext::open_set(InstanceSetOptions options) {
     const Config &c = config();
+    // The catalog applies the isolation verdict as it loads: a driver bound
+    // for a helper is never mapped here, and InstanceSet::open runs it there.
+    auto library = catalog().load(c.driver, c.driver_version, options.isolation.mode);
+    return InstanceSet::open(std::move(library), std::move(options));
+}
+
+InstanceSetOptions CliContext::instance_set_options() {
+    return instance_set_options_for(config());
+}
+
+InstanceSetOptions CliContext::instance_set_options_for(const Config &c) const {
     InstanceSetOptions options;
     options.config_json = c.driver_parameters;
     options.instance_set_id = c.instance_set_id;
     options.shared_resource_tags = c.resource_tags;
     options.max_cloud_ops_per_second = c.max_cloud_ops_per_second;
     options.logger = spdlog::default_logger();
+    options.isolation = c.isolation;
     return options;
 }
 

@@ -77,8 +77,14 @@ class CliContext {
     std::vector<std::filesystem::path> driver_dirs();
     Catalog &catalog();
     InstanceSet &instance_set();
-    // The config's InstanceSet parameters (driver parameters, id, tags, limits).
+    // The config's InstanceSet parameters (driver parameters, id, tags,
+    // limits, isolation as configured: "auto" is resolved by open_set).
     InstanceSetOptions instance_set_options();
+    InstanceSetOptions instance_set_options_for(const Config &config) const;
+    // Loads the configured driver and opens a set with `options`, in the
+    // isolation its file's verdict calls for; throws as Catalog::load and
+    // InstanceSet::open do (instance_set() makes those UsageErrors).
+    InstanceSet open_set(InstanceSetOptions options);
 
     // The key deployed to new instances, or none when deploy_public_key is off.
     std::optional<std::string> deploy_public_key();

@@ -1,4 +1,5 @@
 #include "progress.hpp"
+#include "interruption.hpp"
 
 #include "cloudhost/poll_until.hpp"
 
@@ -96,11 +97,20 @@ WaitResult wait_with_progress(Progress &progress, const std::string &what,
             return false;
         },
         [&](std::chrono::milliseconds pause) {
-            const double elapsed =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            using Clock = std::chrono::steady_clock;
+            const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
             progress.status(what + (result.last_detail.empty() ? "" : ": " + result.last_detail),
                             elapsed);
-            std::this_thread::sleep_for(pause);
+            // Sleeps in short slices: an interruption ends the wait promptly.
+            const auto next = Clock::now() + pause;
+            while (Clock::now() < next) {
+                if (interrupting_signal() != 0) {
+                    result.interrupted = true;
+                    return false;
+                }
+                std::this_thread::sleep_for(
+                    std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(50)));
+            }
             return true;
         });
     result.done = polled.done;

@@ -45,14 +45,15 @@ class Progress {
 struct WaitResult {
     bool done = false;
     double seconds = 0;
-    std::string last_detail; // from the last attempt that did not succeed
+    std::string last_detail;  // from the last attempt that did not succeed
+    bool interrupted = false; // SIGINT/SIGTERM under an InterruptionGuard
 };
 
 // Calls `attempt` until it returns true or `timeout` has passed, sleeping
 // `interval` between attempts (poll_until: the last attempt is at the
 // deadline), and reports "WHAT: DETAIL" as status. `seconds` is the time
-// actually waited.
-// `attempt` sets `detail` to say why it is not done yet.
+// actually waited. `attempt` sets `detail` to say why it is not done yet.
+// Ends early when interrupting_signal() is set.
 WaitResult wait_with_progress(Progress &progress, const std::string &what,
                               std::chrono::milliseconds timeout, std::chrono::milliseconds interval,
                               const std::function<bool(std::string &detail)> &attempt);

@@ -100,6 +100,9 @@ struct SwapFixture {
         o.config_json = R"({"state_dir": ")" + (root / "cloud").string() + R"("})";
         o.instance_set_id = "zzzzz-zzzzz-hotswaptest0001";
         o.shared_resource_tags = {{"cluster", "hotswap"}};
+        // In process: these tests watch old versions unmap. Hot swap of
+        // isolated versions is tested in tests/cli/cli_signals_test.cpp.
+        o.isolation.mode = cloudhost::IsolationMode::none;
         return o;
     }
 

@@ -2,6 +2,7 @@
 //                     [--destroy-existing] [--conformance] [--settle D]
 //                     [--fault-config FILE] [--no-ssh] [--json] [--junit FILE]
 #include "../commands.hpp"
+#include "../interruption.hpp"
 #include "../json_output.hpp"
 #include "../progress.hpp"
 
@@ -15,8 +16,6 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
@@ -37,40 +36,6 @@ struct CloudtestFlags {
     bool conformance = false;
     bool no_ssh = false;
     bool json = false;
-};
-
-// The signal that interrupted the run (0: none). A handler may only store
-// a lock-free atomic; the run polls it.
-std::atomic<int> interrupting_signal{0};
-static_assert(std::atomic<int>::is_always_lock_free);
-
-extern "C" void note_interruption(int signal_number) {
-    interrupting_signal.store(signal_number);
-}
-
-// SIGINT and SIGTERM interrupt the run (it then destroys what it created);
-// a second one acts as usual (SA_RESETHAND), for an operator who cannot wait.
-class InterruptionGuard {
-  public:
-    InterruptionGuard() {
-        interrupting_signal.store(0);
-        struct sigaction action {};
-        action.sa_handler = note_interruption;
-        sigemptyset(&action.sa_mask);
-        action.sa_flags = SA_RESETHAND;
-        sigaction(SIGINT, &action, &old_int_);
-        sigaction(SIGTERM, &action, &old_term_);
-    }
-    ~InterruptionGuard() {
-        sigaction(SIGINT, &old_int_, nullptr);
-        sigaction(SIGTERM, &old_term_, nullptr);
-    }
-    InterruptionGuard(const InterruptionGuard &) = delete;
-    InterruptionGuard &operator=(const InterruptionGuard &) = delete;
-
-  private:
-    struct sigaction old_int_ {};
-    struct sigaction old_term_ {};
 };
 
 // `--fault-config FILE`: {"driver_parameters": {...}, "expect": "quota"}.
@@ -266,12 +231,10 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
             // the fault parameters (typed errors).
             auto open_set = [&context](const std::string &parameters,
                                        const std::string &instance_set_id) {
-                const Config &c = context.config();
                 InstanceSetOptions set_options = context.instance_set_options();
                 set_options.config_json = parameters;
                 set_options.instance_set_id = instance_set_id;
-                return InstanceSet::open(context.catalog().load(c.driver, c.driver_version),
-                                         std::move(set_options));
+                return context.open_set(std::move(set_options));
             };
             options.open_set = [open_set, &config](const std::string &id) {
                 return open_set(config.driver_parameters, id);
@@ -282,7 +245,7 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                                        return open_set(parameters, config.instance_set_id);
                                    },
                                    fault->expect};
-            options.interrupted = [] { return interrupting_signal.load() != 0; };
+            options.interrupted = [] { return interrupting_signal() != 0; };
 
             // Progress as it goes in text mode (the steps are the output,
             // terminal or not); --json prints only the result.
@@ -329,7 +292,7 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
             else
                 print_table(std::cout, report);
             if (report.interrupted)
-                return 128 + interrupting_signal.load();
+                return 128 + interrupting_signal();
             return report.ok ? int(exit_ok) : int(exit_failed);
         }};
 }

@@ -1,5 +1,6 @@
 // cloudhost create --type T [--image I] [--tag K=V]... [--init-command CMD] [--wait] [--json]
 #include "../commands.hpp"
+#include "../interruption.hpp"
 #include "../json_output.hpp"
 #include "../progress.hpp"
 
@@ -41,6 +42,10 @@ bool wait_for_boot(CliContext &context, const Instance &instance, bool json) {
             }
             return false;
         });
+    if (booted.interrupted) {
+        progress.end_status();
+        return false;
+    }
     if (booted.done) {
         progress.line(terminal_text(instance.id()) + " booted in " +
                       format_seconds(booted.seconds));
@@ -63,7 +68,8 @@ Command add_create_command(CLI::App &app, CliContext &context) {
                 "on it, host verified, every timeouts.probe_interval until timeouts.boot.\n"
                 "Progress shows on stderr when it is a terminal, never with --json. If the\n"
                 "instance does not boot, it is still printed (destroy it) and the exit status\n"
-                "is 1.");
+                "is 1. Interrupted (SIGINT, SIGTERM), it destroys the instance it created and\n"
+                "exits 128+signal; a second signal exits at once.");
     auto f = std::make_shared<CreateFlags>();
     sub->add_option("--type", f->type, "Instance type name (default: the cheapest configured)");
     sub->add_option("--image", f->image, "Image id (default: the config's image_id)");
@@ -87,8 +93,18 @@ Command add_create_command(CLI::App &app, CliContext &context) {
                 } catch (const ConfigError &e) {
                     throw UsageError(std::string("--type: ") + e.what());
                 }
+                // From before the driver is asked: an instance created
+                // while a SIGINT/SIGTERM is pending is destroyed, never left
+                // behind unprinted. A second signal exits at once.
+                InterruptionGuard guard;
                 Instance instance = context.create_instance(type, f->image, tags, f->init_command);
                 const bool booted = !f->wait || wait_for_boot(context, instance, f->json);
+                if (const int signal_number = interrupting_signal()) {
+                    std::cerr << "cloudhost: create: interrupted by " << signal_name(signal_number)
+                              << "; destroying " << terminal_text(instance.id()) << "\n";
+                    instance.destroy();
+                    return 128 + signal_number;
+                }
                 if (f->json) {
                     rapidjson::StringBuffer buffer;
                     JsonWriter w(buffer);

@@ -14,10 +14,13 @@ Command add_drivers_command(CLI::App &app, CliContext &context) {
     return {sub, [&context, json] {
                 // Judging files never fails the command: each verdict says why.
                 auto files = context.catalog().scan();
+                // Where each file's code would run under the config's
+                // "isolation".
+                const IsolationMode isolation = context.config().isolation.mode;
                 if (*json)
-                    write_drivers_json(std::cout, files);
+                    write_drivers_json(std::cout, files, isolation);
                 else
-                    write_drivers_table(std::cout, files);
+                    write_drivers_table(std::cout, files, isolation);
                 std::cout.flush();
                 return int(exit_ok);
             }};

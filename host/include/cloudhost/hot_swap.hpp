@@ -59,8 +59,11 @@ struct SwapEvent {
 struct HotSwapOptions {
     std::string driver_name;
     std::string version_constraint; // the config's driver_version; "" = any
-    // Called for every event, one at a time, from the thread that syncs
-    // (the caller of sync() or the watcher). Must not call sync().
+    // Called for every event: swap events one at a time from the thread
+    // that syncs (the caller of sync() or the watcher); an isolated
+    // driver's driver_crashed/driver_restarted/driver_down from the thread
+    // that saw its helper end, possibly at the same time. Must not call
+    // sync().
     std::function<void(const SwapEvent &)> on_event;
     // How long a swap waits for calls in flight on the old version before
     // stopping it anyway.

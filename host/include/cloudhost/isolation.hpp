@@ -25,8 +25,9 @@ const char *isolation_mode_name(IsolationMode mode) noexcept;
 IsolationMode resolve_isolation(IsolationMode mode, const DriverFile &file);
 
 struct IsolationSettings {
-    // InstanceSet::open has no catalog verdict: automatic runs in process
-    // there; the CLI and HotSwappableInstanceSet resolve it first.
+    // Catalog::load applies it (a library bound for a helper is left
+    // unmapped); InstanceSet::open then runs a mapped library in process and
+    // an unmapped one in a helper.
     IsolationMode mode = IsolationMode::automatic;
     std::string user; // setuid to this user in the helper; "" = stay
     // Deadlines of isolated calls: past it, DriverTimeoutError and the

@@ -27,22 +27,29 @@ std::string trust_word(const DriverFile &file) {
     return file.trust.substr(0, file.trust.find(' '));
 }
 
+// "none" or "process" for a file that could be loaded; "" otherwise.
+std::string isolation_text(const DriverFile &file, IsolationMode isolation) {
+    return file.ok ? isolation_mode_name(resolve_isolation(isolation, file)) : "";
+}
+
 std::string status_text(const DriverFile &file) {
     return file.ok ? (file.active ? "ok*" : "ok") : "rejected";
 }
 
 } // namespace
 
-void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files) {
-    constexpr size_t columns = 7;
+void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files,
+                         IsolationMode isolation) {
+    constexpr size_t columns = 8;
     using Row = std::array<std::string, columns>;
-    std::vector<Row> rows{{"STATUS", "NAME", "VERSION", "ABI", "TRUST", "PATH", "REASON"}};
+    std::vector<Row> rows{
+        {"STATUS", "NAME", "VERSION", "ABI", "TRUST", "ISOLATION", "PATH", "REASON"}};
     for (const auto &file : files) {
         const auto or_dash = [](const std::string &s) { return s.empty() ? "-" : s; };
         rows.push_back({status_text(file), or_dash(file.info ? file.info->name : ""),
                         or_dash(file.info ? file.info->version : ""), or_dash(abi_text(file)),
-                        or_dash(trust_word(file)), terminal_text(file.path.string()),
-                        terminal_text(file.reason)});
+                        or_dash(trust_word(file)), or_dash(isolation_text(file, isolation)),
+                        terminal_text(file.path.string()), terminal_text(file.reason)});
     }
     std::array<size_t, columns> width{};
     for (const auto &row : rows) {
@@ -63,7 +70,8 @@ void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files
         out << "ok* = the file loaded for that driver name (its highest good version)\n";
 }
 
-void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files) {
+void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files,
+                        IsolationMode isolation) {
     rapidjson::OStreamWrapper stream(out);
     rapidjson::Writer<rapidjson::OStreamWrapper> writer(stream);
     const auto string_or_null = [&](bool known, const std::string &s) {
@@ -97,6 +105,8 @@ void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files)
         string_or_null(!file.trust.empty(), file.trust);
         writer.Key("active");
         writer.Bool(file.active);
+        writer.Key("isolation");
+        string_or_null(file.ok, isolation_text(file, isolation));
         writer.EndObject();
     }
     writer.EndArray();

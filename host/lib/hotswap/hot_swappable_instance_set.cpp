@@ -2,6 +2,7 @@
 
 #include "../core/instance_set_core.hpp"
 #include "../core/validation.hpp"
+#include "../isolation/isolated_endpoint.hpp"
 #include "health_check.hpp"
 #include "swap_events.hpp"
 
@@ -252,15 +253,22 @@ HotSwappableInstanceSet::HotSwappableInstanceSet(const Catalog &catalog,
     s.logger = set_options.logger ? set_options.logger : spdlog::default_logger();
     s.metrics_registry = set_options.metrics_registry;
     s.instance_set_id = set_options.instance_set_id;
-    // "auto" stays in process here for now (as InstanceSet::open treats it);
-    // only an explicit "process" keeps every version out of this process.
-    s.isolation = set_options.isolation.mode == IsolationMode::process ? IsolationMode::process
-                                                                       : IsolationMode::none;
+    // Each version is loaded the way its own trust verdict says: under
+    // "auto" an unvouched one is copied but never mapped here and runs in a
+    // helper; "process" keeps every version out of this process.
+    s.isolation = set_options.isolation.mode;
     const std::lock_guard lock(s.mutex);
     s.scan_and_report();
     auto library = s.catalog.load(s.options.driver_name, s.options.version_constraint, s.isolation);
     auto e = s.event(SwapEventKind::loaded, library->info().version);
     e.library = library->path();
+    // The factory is kept by the set and opens each swapped-in version
+    // where its load left it: a mapped one in process, an unmapped one in a
+    // helper of its own (the old helper exits when its binding is freed).
+    // The helper's events join this set's event stream.
+    if (!set_options.endpoint_factory)
+        set_options.endpoint_factory =
+            isolation::endpoint_factory_for(set_options.isolation, s.options.on_event);
     s.set = InstanceSet::open(std::move(library), std::move(set_options));
     s.emit(e);
 }
