@@ -3,7 +3,7 @@
 // is handed, and a /proc check that no helper process is left.
 #pragma once
 
-#include "../../host/lib/isolation/isolated_endpoint.hpp"
+#include "isolation/isolated_endpoint.hpp"
 #include "temp_dir.hpp"
 
 #include "cloudhost/catalog.hpp"

@@ -2,6 +2,8 @@
 // server's host key through the instance before any command runs.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/instance.hpp"
 #include "cloudhost/ssh_key.hpp"
 
@@ -18,19 +20,19 @@ namespace cloudhost {
 
 // Any failure of the SSH executor: connect, authenticate, open a channel,
 // or a connection lost while a command ran.
-class SshError : public std::runtime_error {
+class CLOUDHOST_API SshError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
 
 // The target has no address yet (Arvados ErrNoAddress).
-class NoAddressError : public SshError {
+class CLOUDHOST_API NoAddressError : public SshError {
   public:
     NoAddressError() : SshError("instance has no address") {}
 };
 
 // The target refused the server's host key; no command was run.
-class HostKeyError : public SshError {
+class CLOUDHOST_API HostKeyError : public SshError {
   public:
     using SshError::SshError;
 };
@@ -38,7 +40,7 @@ class HostKeyError : public SshError {
 // The command outlived its timeout. Its channel was closed and the remote
 // process group sent SIGKILL (OpenSSH refuses that for root logins, where
 // the command is only detached); the connection stays usable.
-class CommandTimeoutError : public SshError {
+class CLOUDHOST_API CommandTimeoutError : public SshError {
   public:
     using SshError::SshError;
 };
@@ -46,7 +48,7 @@ class CommandTimeoutError : public SshError {
 // What the executor needs from the machine it talks to (Arvados
 // cloud.ExecutorTarget). Implementations must be safe to call from many
 // threads.
-class ExecutorTarget {
+class CLOUDHOST_API ExecutorTarget {
   public:
     virtual ~ExecutorTarget() = default;
     // "host", "host:port", "[v6]:port" or "v6"; "" while unknown.
@@ -60,7 +62,7 @@ class ExecutorTarget {
 };
 
 // An ExecutorTarget backed by a driver's instance.
-class InstanceTarget final : public ExecutorTarget {
+class CLOUDHOST_API InstanceTarget final : public ExecutorTarget {
   public:
     explicit InstanceTarget(Instance instance) : instance_(std::move(instance)) {}
     std::string address() const override;
@@ -73,7 +75,7 @@ class InstanceTarget final : public ExecutorTarget {
     Instance instance_;
 };
 
-struct HostPort {
+struct CLOUDHOST_API HostPort {
     std::string host;
     std::string port;
     bool operator==(const HostPort &) const = default;
@@ -82,11 +84,11 @@ struct HostPort {
 // Splits an instance address. Without a port (or when it cannot be split)
 // the whole address is the host and `default_port` applies. Throws
 // NoAddressError for "".
-HostPort parse_address(std::string_view address, std::string_view default_port);
+CLOUDHOST_API HostPort parse_address(std::string_view address, std::string_view default_port);
 
 using Environment = std::map<std::string, std::string>;
 
-struct SshExecutorOptions {
+struct CLOUDHOST_API SshExecutorOptions {
     std::string default_port = "22"; // when the address carries none
     // Bounds TCP connect, key exchange, authentication and each blocking
     // protocol step (channel open, exec request), and each command run
@@ -111,7 +113,7 @@ struct SshExecutorOptions {
 // verify) runs one at a time: callers that arrive during a setup wait for
 // it, and share its error if it fails and no connection is left.
 // Do not destroy the executor while another thread is inside execute().
-class SshExecutor {
+class CLOUDHOST_API SshExecutor {
   public:
     SshExecutor(std::shared_ptr<const ExecutorTarget> target, SshKey key,
                 SshExecutorOptions options = {});

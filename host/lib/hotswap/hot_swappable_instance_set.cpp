@@ -1,12 +1,13 @@
 #include "cloudhost/hot_swap.hpp"
 
-#include "../core/instance_set_core.hpp"
-#include "../core/validation.hpp"
+#include "core/instance_set_core.hpp"
+#include "core/validation.hpp"
 #include "health_check.hpp"
 #include "swap_events.hpp"
 
-#include "cloudhost/driver_watcher.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/internal/access.hpp"
+#include "cloudhost/internal/driver_watcher.hpp"
 #include "cloudhost/tag_rules.hpp"
 #include "cloudhost/version.hpp"
 
@@ -54,7 +55,7 @@ struct Retired {
 
 } // namespace
 
-struct HotSwappableInstanceSet::State {
+struct CLOUDHOST_LOCAL HotSwappableInstanceSet::State {
     State(const Catalog &catalog, HotSwapOptions options_in)
         : catalog(catalog.options()), options(std::move(options_in)),
           constraint(VersionConstraint::parse(options.version_constraint)),
@@ -76,7 +77,7 @@ struct HotSwappableInstanceSet::State {
     std::shared_ptr<MetricsRegistry> metrics_registry; // null: the default one
     std::string instance_set_id;
 
-    detail::InstanceSetCore &core() const { return *set.core(); }
+    detail::InstanceSetCore &core() const { return *detail::core_of(set); }
     // Shared: a reference into a snapshot would dangle after the next swap.
     std::shared_ptr<const DriverLibrary> active_library() const {
         return core().snapshot()->shared_library();

@@ -1,7 +1,7 @@
 #include "isolated_endpoint.hpp"
 
-#include "../core/validation.hpp"
-#include "../hotswap/swap_events.hpp"
+#include "core/validation.hpp"
+#include "hotswap/swap_events.hpp"
 #include "protocol.hpp"
 
 #include "cloudhost/driver_library.hpp"

@@ -4,7 +4,7 @@
 #include "metric_family.hpp"
 #include "name_rules.hpp"
 
-#include "../core/validation.hpp"
+#include "core/validation.hpp"
 
 #include <map>
 

@@ -1,7 +1,7 @@
 #include "cloudhost/ssh_executor.hpp"
 
-#include "../metrics/host_metrics.hpp"
 #include "cloudhost/errors.hpp"
+#include "metrics/host_metrics.hpp"
 #include "ssh_connection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -54,7 +54,7 @@ class UnverifiedConnectionRunner final : public CommandRunner {
 
 } // namespace
 
-struct SshExecutor::Pool {
+struct CLOUDHOST_LOCAL SshExecutor::Pool {
     Pool(const ExecutorTarget &target, SshKey key, SshExecutorOptions options)
         : target(target), key(std::move(key)), options(std::move(options)) {
         this->options.max_connections = std::max<std::size_t>(this->options.max_connections, 1);
