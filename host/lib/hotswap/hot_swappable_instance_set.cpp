@@ -55,7 +55,9 @@ struct Retired {
 
 } // namespace
 
-struct CLOUDHOST_LOCAL HotSwappableInstanceSet::State {
+// Hidden: members of a nested type otherwise inherit the exported class's
+// visibility, and State's name detail:: types.
+struct __attribute__((visibility("hidden"))) HotSwappableInstanceSet::State {
     State(const Catalog &catalog, HotSwapOptions options_in)
         : catalog(catalog.options()), options(std::move(options_in)),
           constraint(VersionConstraint::parse(options.version_constraint)),

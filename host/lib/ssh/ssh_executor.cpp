@@ -54,7 +54,8 @@ class UnverifiedConnectionRunner final : public CommandRunner {
 
 } // namespace
 
-struct CLOUDHOST_LOCAL SshExecutor::Pool {
+// Hidden: members of a nested type otherwise inherit the exported class's visibility.
+struct __attribute__((visibility("hidden"))) SshExecutor::Pool {
     Pool(const ExecutorTarget &target, SshKey key, SshExecutorOptions options)
         : target(target), key(std::move(key)), options(std::move(options)) {
         this->options.max_connections = std::max<std::size_t>(this->options.max_connections, 1);
