@@ -8,8 +8,8 @@
 
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/driver_sdk.hpp"
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 
 #include <unistd.h>
 

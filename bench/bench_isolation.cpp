@@ -6,12 +6,12 @@
 // (c) helper killed with SIGKILL -> the next call served (restart, re-open).
 #include "bench_registry.hpp"
 
-#include "../host/lib/core/in_process_endpoint.hpp"
-#include "../host/lib/isolation/isolated_endpoint.hpp"
+#include "core/in_process_endpoint.hpp"
+#include "isolation/isolated_endpoint.hpp"
 
 #include "cloudhost/driver_library.hpp"
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 
 #include <spdlog/spdlog.h>
 

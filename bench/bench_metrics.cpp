@@ -3,11 +3,11 @@
 // the host's per-call metrics add to the trivial Instance call (<= 10%).
 #include "bench_registry.hpp"
 
-#include "../host/lib/metrics/host_metrics.hpp"
 #include "cloudhost/driver_library.hpp"
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 #include "cloudhost/metrics.hpp"
+#include "metrics/host_metrics.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -8,8 +8,8 @@
 #include "bench_registry.hpp"
 
 #include "cloudhost/driver_library.hpp"
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 #include "cloudhost/ssh_executor.hpp"
 #include "cloudhost/ssh_key.hpp"
 #include "cloudhost/tag_verifier.hpp"

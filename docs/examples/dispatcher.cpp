@@ -2,13 +2,12 @@
 // creates an instance, finds it by tag, retags it, destroys it. Built out of
 // tree by tests/out-of-tree/run.sh with only
 //   c++ -std=c++20 dispatcher.cpp $(pkg-config --cflags --libs cloudhost)
+// including only the umbrella header.
 // and run against the out-of-tree drivers (the C example keeps its cloud in
 // memory, so only one process can see a whole instance life).
 //
 // Usage: dispatcher DRIVER_DIR DRIVER_NAME CONFIG_JSON CACHE_DIR
-#include "cloudhost/catalog.hpp"
-#include "cloudhost/errors.hpp"
-#include "cloudhost/instance_set.hpp"
+#include <cloudhost/cloudhost.hpp> // the whole public API; nothing internal
 
 #include <cstdio>
 #include <exception>

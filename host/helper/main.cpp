@@ -4,8 +4,8 @@
 // sets' configs: everything it knows arrives in the OPEN message.
 #include "sandbox.hpp"
 
-#include "../lib/core/in_process_endpoint.hpp"
-#include "../lib/isolation/endpoint_server.hpp"
+#include "core/in_process_endpoint.hpp"
+#include "isolation/endpoint_server.hpp"
 
 #include "cloudhost/driver_library.hpp"
 

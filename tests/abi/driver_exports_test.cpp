@@ -1,6 +1,7 @@
 // The drivers we ship export exactly the two ABI symbols and no
 // STB_GNU_UNIQUE symbol (which would keep them mapped after dlclose).
 // Uses binutils' nm and readelf on the built files.
+#include "cloudhost/internal/access.hpp"
 #include "raw_driver.hpp"
 
 #include <cstdio>
@@ -56,7 +57,7 @@ TEST_CASE("drivers unmap when the last reference goes, after real use") {
         REQUIRE_FALSE(cloudhost::is_library_loaded(so));
         {
             auto lib = open_driver(driver);
-            const ch_driver_v1 &t = lib->table();
+            const ch_driver_v1 &t = cloudhost::detail::driver_table(*lib);
             CHECK(cloudhost::is_library_loaded(so));
             RawSet set(t, "{}", nullptr);
             REQUIRE(set.status() == CH_OK);

@@ -1,5 +1,6 @@
 // The pure-C example driver end to end: the real example.so loaded through
 // DriverLibrary, driven through its raw C function table.
+#include "cloudhost/internal/access.hpp"
 #include "raw_driver.hpp"
 
 #include <dlfcn.h>
@@ -13,7 +14,7 @@ using namespace abi_test;
 TEST_CASE("example.so negotiates ABI 1 and fills its table") {
     auto lib = open_driver("example");
     CHECK(lib->abi_version() == 1);
-    const ch_driver_v1 &t = lib->table();
+    const ch_driver_v1 &t = cloudhost::detail::driver_table(*lib);
     CHECK((t.instance_set_new != nullptr));
     CHECK((t.instance_set_stop != nullptr));
     CHECK((t.instance_verify_host_key != nullptr));
@@ -48,7 +49,7 @@ TEST_CASE("example.so refuses a host that speaks only ABI 2..3") {
 
 TEST_CASE("example.so end to end through the raw table") {
     auto lib = open_driver("example");
-    const ch_driver_v1 &t = lib->table();
+    const ch_driver_v1 &t = cloudhost::detail::driver_table(*lib);
     CapturingLogger logger(CH_LOG_INFO);
     {
         RawSet set(t, R"({ "max_instances" : 2 })", logger.get());
@@ -155,7 +156,7 @@ TEST_CASE("example.so end to end through the raw table") {
 // and once no set is open the cloud is emptied (its machines stopped).
 TEST_CASE("example.so: one cloud for every instance set, each sees only its own") {
     auto lib = open_driver("example");
-    const ch_driver_v1 &t = lib->table();
+    const ch_driver_v1 &t = cloudhost::detail::driver_table(*lib);
     const std::string ours = "zzzzz-zzzzz-exampleoursset", theirs = "zzzzz-zzzzz-exampletheirss";
     const TypeArg small("small", 0.1);
     CallError error;
@@ -209,7 +210,7 @@ TEST_CASE("example.so: one cloud for every instance set, each sees only its own"
 
 TEST_CASE("example.so rejects bad config with one clear error") {
     auto lib = open_driver("example");
-    const ch_driver_v1 &t = lib->table();
+    const ch_driver_v1 &t = cloudhost::detail::driver_table(*lib);
     for (const char *config :
          {"[]", R"({"max_instances": -1})", R"({"other": 1})", R"({"max_instances": 2} x)", "{",
           R"({"max_instances": 99999999999})"}) {
@@ -228,7 +229,7 @@ TEST_CASE("example.so rejects bad config with one clear error") {
 
 TEST_CASE("example.so under concurrent calls from 8 threads") {
     auto lib = open_driver("example");
-    const ch_driver_v1 &t = lib->table();
+    const ch_driver_v1 &t = cloudhost::detail::driver_table(*lib);
     RawSet set(t, "{}", nullptr);
     REQUIRE(set.status() == CH_OK);
     const TypeArg small("small", 0.1);

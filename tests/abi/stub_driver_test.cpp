@@ -1,6 +1,7 @@
 // The stub driver through its raw C table: every knob of its config, the
 // SDK's exception guard, and thread safety. Host-side behaviour (wrappers,
 // typed C++ exceptions) is tested in tests/core.
+#include "cloudhost/internal/access.hpp"
 #include "raw_driver.hpp"
 
 #include <fcntl.h>
@@ -18,7 +19,7 @@ namespace {
 const ch_driver_v1 &stub_table() {
     // One load for the whole test program; the library stays mapped.
     static const std::shared_ptr<cloudhost::DriverLibrary> lib = open_driver("stub");
-    return lib->table();
+    return cloudhost::detail::driver_table(*lib);
 }
 
 // A config for a cloud no other test case uses.

@@ -1,8 +1,8 @@
+#include "catalog/library_search.hpp" // internal: ld.so.conf parsing
+#include "catalog/private_copy.hpp"   // internal: ensure_private_dir
 #include "cloudhost/catalog.hpp"
-#include "cloudhost/drivers_report.hpp"
 #include "cloudhost/errors.hpp"
-#include "library_search.hpp" // internal: ld.so.conf parsing
-#include "private_copy.hpp"   // internal: ensure_private_dir
+#include "cloudhost/internal/drivers_report.hpp"
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>

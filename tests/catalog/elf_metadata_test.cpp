@@ -1,6 +1,6 @@
 #include "cloudhost/driver.h"
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>

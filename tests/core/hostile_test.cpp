@@ -3,8 +3,8 @@
 // instances, C++ exceptions out of every slot, logging after free.
 #include "stub_fixture.hpp"
 
-#include "../../host/lib/core/bound_instance.hpp"
 #include "cloudhost/errors.hpp"
+#include "core/bound_instance.hpp"
 
 #include <doctest/doctest.h>
 

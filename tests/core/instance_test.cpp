@@ -2,8 +2,8 @@
 // quota groups and the command runner bridge.
 #include "stub_fixture.hpp"
 
-#include "../../host/lib/core/command_runner_bridge.hpp"
 #include "cloudhost/errors.hpp"
+#include "core/command_runner_bridge.hpp"
 
 #include <doctest/doctest.h>
 

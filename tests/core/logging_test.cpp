@@ -2,7 +2,7 @@
 // the driver's name in the text.
 #include "stub_fixture.hpp"
 
-#include "cloudhost/logging.hpp"
+#include "cloudhost/internal/logging.hpp"
 
 #include <doctest/doctest.h>
 

@@ -2,8 +2,8 @@
 // types. None of these reach the driver, and a refused call changes nothing.
 #include "stub_fixture.hpp"
 
-#include "../../host/lib/core/validation.hpp"
 #include "cloudhost/errors.hpp"
+#include "core/validation.hpp"
 
 #include <doctest/doctest.h>
 

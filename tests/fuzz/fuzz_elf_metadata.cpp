@@ -1,7 +1,7 @@
 // The ELF metadata reader on arbitrary bytes: it must only ever throw
 // LoadError, reading strictly within the buffer (ASan checks the reads).
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 
 #include <cstddef>
 #include <cstdint>

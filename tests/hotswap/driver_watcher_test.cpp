@@ -2,7 +2,7 @@
 // into the directory or a removal; not while a file is still open for writing.
 #include "swap_fixture.hpp"
 
-#include "cloudhost/driver_watcher.hpp"
+#include "cloudhost/internal/driver_watcher.hpp"
 
 #include <atomic>
 #include <fstream>

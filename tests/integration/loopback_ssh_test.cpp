@@ -3,9 +3,9 @@
 #include "temp_dir.hpp"
 
 #include "cloudhost/driver_library.hpp"
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/errors.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 #include "cloudhost/ssh_executor.hpp"
 #include "cloudhost/ssh_key.hpp"
 #include "cloudhost/tag_verifier.hpp"

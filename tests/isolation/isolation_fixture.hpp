@@ -3,7 +3,7 @@
 // is handed, and a /proc check that no helper process is left.
 #pragma once
 
-#include "../../host/lib/isolation/isolated_endpoint.hpp"
+#include "isolation/isolated_endpoint.hpp"
 #include "helper_processes.hpp"
 #include "temp_dir.hpp"
 

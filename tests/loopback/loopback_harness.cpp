@@ -1,4 +1,5 @@
 #include "loopback_harness.hpp"
+#include "cloudhost/internal/access.hpp"
 
 #include <mutex>
 
@@ -129,7 +130,7 @@ Instance::Instance(std::shared_ptr<cloudhost::DriverLibrary> library, ch_instanc
 
 Instance::~Instance() {
     if (handle_)
-        library_->table().instance_release(handle_);
+        cloudhost::detail::driver_table(*library_).instance_release(handle_);
 }
 
 Instance::Instance(Instance &&other) noexcept
@@ -140,7 +141,8 @@ Instance::Instance(Instance &&other) noexcept
 std::string Instance::address() const {
     StringOut out;
     ErrorRecord error;
-    const ch_status status = library_->table().instance_address(handle_, &out.sink, &error.e);
+    const ch_status status =
+        cloudhost::detail::driver_table(*library_).instance_address(handle_, &out.sink, &error.e);
     REQUIRE_MESSAGE(status == CH_OK, error.e.message);
     return out.value;
 }
@@ -148,7 +150,8 @@ std::string Instance::address() const {
 std::string Instance::remote_user() const {
     StringOut out;
     ErrorRecord error;
-    const ch_status status = library_->table().instance_remote_user(handle_, &out.sink, &error.e);
+    const ch_status status = cloudhost::detail::driver_table(*library_).instance_remote_user(
+        handle_, &out.sink, &error.e);
     REQUIRE_MESSAGE(status == CH_OK, error.e.message);
     return out.value;
 }
@@ -156,7 +159,8 @@ std::string Instance::remote_user() const {
 Tags Instance::tags() const {
     TagsOut out;
     ErrorRecord error;
-    const ch_status status = library_->table().instance_tags(handle_, &out.sink, &error.e);
+    const ch_status status =
+        cloudhost::detail::driver_table(*library_).instance_tags(handle_, &out.sink, &error.e);
     REQUIRE_MESSAGE(status == CH_OK, error.e.message);
     return out.tags;
 }
@@ -164,18 +168,20 @@ Tags Instance::tags() const {
 Outcome Instance::set_tags(const Tags &tags) const {
     TagsArg arg(tags);
     ErrorRecord error;
-    return error.outcome(library_->table().instance_set_tags(handle_, arg.get(), &error.e));
+    return error.outcome(
+        cloudhost::detail::driver_table(*library_).instance_set_tags(handle_, arg.get(), &error.e));
 }
 
 Outcome Instance::verify_host_key(const std::string &key) const {
     ErrorRecord error;
-    return error.outcome(
-        library_->table().instance_verify_host_key(handle_, to_ch(key), nullptr, &error.e));
+    return error.outcome(cloudhost::detail::driver_table(*library_).instance_verify_host_key(
+        handle_, to_ch(key), nullptr, &error.e));
 }
 
 Outcome Instance::destroy() const {
     ErrorRecord error;
-    return error.outcome(library_->table().instance_destroy(handle_, &error.e));
+    return error.outcome(
+        cloudhost::detail::driver_table(*library_).instance_destroy(handle_, &error.e));
 }
 
 std::string Instance::wait_for_address(std::chrono::seconds timeout) const {
@@ -199,13 +205,14 @@ InstanceSet::InstanceSet(std::shared_ptr<cloudhost::DriverLibrary> library,
         sizeof(ch_instance_set_args), to_ch(config), to_ch(instance_set_id),
         ch_tags{nullptr, 0},          &test_logger,  nullptr};
     ErrorRecord error;
-    const ch_status status = library_->table().instance_set_new(&args, &set_, &error.e);
+    const ch_status status =
+        cloudhost::detail::driver_table(*library_).instance_set_new(&args, &set_, &error.e);
     REQUIRE_MESSAGE(status == CH_OK, error.e.message);
 }
 
 InstanceSet::~InstanceSet() {
-    library_->table().instance_set_stop(set_);
-    library_->table().instance_set_free(set_);
+    cloudhost::detail::driver_table(*library_).instance_set_stop(set_);
+    cloudhost::detail::driver_table(*library_).instance_set_free(set_);
 }
 
 Outcome InstanceSet::try_open(const std::shared_ptr<cloudhost::DriverLibrary> &library,
@@ -215,10 +222,11 @@ Outcome InstanceSet::try_open(const std::shared_ptr<cloudhost::DriverLibrary> &l
                                     ch_tags{nullptr, 0},          &test_logger,  nullptr};
     ch_instance_set *set = nullptr;
     ErrorRecord error;
-    const ch_status status = library->table().instance_set_new(&args, &set, &error.e);
+    const ch_status status =
+        cloudhost::detail::driver_table(*library).instance_set_new(&args, &set, &error.e);
     if (status == CH_OK) {
-        library->table().instance_set_stop(set);
-        library->table().instance_set_free(set);
+        cloudhost::detail::driver_table(*library).instance_set_stop(set);
+        cloudhost::detail::driver_table(*library).instance_set_free(set);
     }
     return error.outcome(status);
 }
@@ -236,7 +244,8 @@ Outcome InstanceSet::create(const CreateRequest &request, std::optional<Instance
                               to_ch(request.init_command), to_ch(request.public_key)};
     InstancesOut out{library_, {}};
     ErrorRecord error;
-    const ch_status status = library_->table().create(set_, &args, &out.sink, &error.e);
+    const ch_status status =
+        cloudhost::detail::driver_table(*library_).create(set_, &args, &out.sink, &error.e);
     if (status == CH_OK) {
         REQUIRE(out.instances.size() == 1);
         created.emplace(std::move(out.instances.front()));
@@ -255,7 +264,8 @@ std::vector<Instance> InstanceSet::instances(const Tags &filter) const {
     TagsArg arg(filter);
     InstancesOut out{library_, {}};
     ErrorRecord error;
-    const ch_status status = library_->table().instances(set_, arg.get(), &out.sink, &error.e);
+    const ch_status status =
+        cloudhost::detail::driver_table(*library_).instances(set_, arg.get(), &out.sink, &error.e);
     REQUIRE_MESSAGE(status == CH_OK, error.e.message);
     return std::move(out.instances);
 }

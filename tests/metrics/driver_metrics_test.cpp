@@ -3,14 +3,15 @@
 // updating from 8 threads; names and labels that break a rule refused with
 // the rule; a driver built against the header of before the service, and
 // drivers under a host without the service, still run.
+#include "cloudhost/internal/access.hpp"
 #include "helper_processes.hpp"
 #include "promtool_check.hpp"
 
-#include "../../host/lib/metrics/driver_metrics_service.hpp"
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/instance_set.hpp"
 #include "cloudhost/isolation.hpp"
 #include "cloudhost/metrics.hpp"
+#include "metrics/driver_metrics_service.hpp"
 
 #include <doctest/doctest.h>
 
@@ -63,12 +64,13 @@ class RawSet {
         if (args_size > offsetof(ch_instance_set_args, metrics))
             args.metrics = metrics;
         error_.struct_size = sizeof error_;
-        status_ = library_->table().instance_set_new(&args, &set_, &error_);
+        status_ =
+            cloudhost::detail::driver_table(*library_).instance_set_new(&args, &set_, &error_);
     }
     ~RawSet() {
         if (set_) {
-            library_->table().instance_set_stop(set_);
-            library_->table().instance_set_free(set_);
+            cloudhost::detail::driver_table(*library_).instance_set_stop(set_);
+            cloudhost::detail::driver_table(*library_).instance_set_free(set_);
         }
     }
     RawSet(const RawSet &) = delete;
@@ -94,9 +96,10 @@ class RawSet {
                               }};
         ch_error error{};
         error.struct_size = sizeof error;
-        REQUIRE(library_->table().create(set_, &args, &sink, &error) == CH_OK);
+        REQUIRE(cloudhost::detail::driver_table(*library_).create(set_, &args, &sink, &error) ==
+                CH_OK);
         REQUIRE(got != nullptr);
-        library_->table().instance_release(got);
+        cloudhost::detail::driver_table(*library_).instance_release(got);
     }
 
   private:

@@ -1,12 +1,13 @@
 // End to end: metrics served over HTTP by MetricsServer (what `cloudhost
 // watch --metrics-listen` runs) are scraped by a real Prometheus server and
 // read back through its query API with exact values.
+#include "cloudhost/internal/access.hpp"
 #include "prometheus_fixture.hpp"
 #include "promtool_check.hpp"
 
-#include "../../host/lib/metrics/driver_metrics_service.hpp"
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/metrics.hpp"
+#include "metrics/driver_metrics_service.hpp"
 
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -78,7 +79,8 @@ TEST_CASE("Prometheus scrapes a C++ SDK driver's metrics updated from 8 threads,
     ch_error error{};
     error.struct_size = sizeof error;
     ch_instance_set *set = nullptr;
-    REQUIRE(library->table().instance_set_new(&args, &set, &error) == CH_OK);
+    REQUIRE(cloudhost::detail::driver_table(*library).instance_set_new(&args, &set, &error) ==
+            CH_OK);
     constexpr int threads = 8, per_thread = 250;
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t)
@@ -100,8 +102,10 @@ TEST_CASE("Prometheus scrapes a C++ SDK driver's metrics updated from 8 threads,
                                       }};
                 ch_error e{};
                 e.struct_size = sizeof e;
-                if (library->table().create(set, &create, &sink, &e) == CH_OK && got)
-                    library->table().instance_release(got);
+                if (cloudhost::detail::driver_table(*library).create(set, &create, &sink, &e) ==
+                        CH_OK &&
+                    got)
+                    cloudhost::detail::driver_table(*library).instance_release(got);
             }
         });
     for (auto &t : pool)
@@ -122,6 +126,6 @@ TEST_CASE("Prometheus scrapes a C++ SDK driver's metrics updated from 8 threads,
     CHECK(prometheus.query("cloudhost_driver_metrics_sdk_instances" + sel + "}") == 2000);
     // Prometheus itself says the scrape went well.
     CHECK(prometheus.query("up{job=\"cloudhost\"}") == 1);
-    library->table().instance_set_stop(set);
-    library->table().instance_set_free(set);
+    cloudhost::detail::driver_table(*library).instance_set_stop(set);
+    cloudhost::detail::driver_table(*library).instance_set_free(set);
 }

@@ -4,7 +4,7 @@
 // labels and instance set, nor store values Prometheus would reject.
 #include "promtool_check.hpp"
 
-#include "../../host/lib/metrics/metrics_snapshot.hpp"
+#include "metrics/metrics_snapshot.hpp"
 #include "cloudhost/metrics.hpp"
 
 #include <doctest/doctest.h>

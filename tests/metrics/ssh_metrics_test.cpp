@@ -5,9 +5,9 @@
 #include "temp_dir.hpp"
 
 #include "cloudhost/driver_library.hpp"
-#include "cloudhost/elf_metadata.hpp"
 #include "cloudhost/errors.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 #include "cloudhost/metrics.hpp"
 #include "cloudhost/ssh_executor.hpp"
 #include "cloudhost/ssh_key.hpp"

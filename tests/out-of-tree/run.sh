@@ -132,12 +132,25 @@ for installed in bin/cloudhost include/cloudhost/driver.h include/cloudhost/driv
     libexec/cloudhost/cloudhost-loopback-server etc/cloudhost/drivers.d; do
     [ -e "$prefix/$installed" ] || fail "not installed: $prefix/$installed"
 done
+# Only public headers are installed: every file of host/include/cloudhost,
+# and nothing that is neither there nor in plugin-api/include/cloudhost.
+installed_headers=$(cd "$prefix/include/cloudhost" && find . -type f | sort)
+host_public=$(cd "$source_root/host/include/cloudhost" && find . -type f | sort)
+all_public=$({ echo "$host_public"; (cd "$source_root/plugin-api/include/cloudhost" && find . -type f); } | sort)
+missing=$(comm -23 <(echo "$host_public") <(echo "$installed_headers"))
+[ -z "$missing" ] || fail "public headers not installed: $missing"
+extra=$(comm -13 <(echo "$all_public") <(echo "$installed_headers"))
+[ -z "$extra" ] || fail "headers installed that are not public: $extra"
+[ -e "$prefix/include/cloudhost/cloudhost.hpp" ] || fail "umbrella header cloudhost/cloudhost.hpp not installed"
+for internal in internal logging.hpp driver_watcher.hpp elf_metadata.hpp drivers_report.hpp; do
+    [ ! -e "$prefix/include/cloudhost/$internal" ] || fail "internal header installed: include/cloudhost/$internal"
+done
 for installed in libcloudhost.so pkgconfig/cloudhost.pc cloudhost/drivers/loopback.so \
     cloudhost/drivers/example.so cloudhost/drivers/stub.so; do
     [ -e "$libdir/$installed" ] || fail "not installed: $libdir/$installed"
 done
-# The installed CLI finds libcloudhost through its RUNPATH ($ORIGIN/../<libdir>);
-# the dispatcher built below gets no RUNPATH, so only it is told (step 4).
+# The installed CLI links libcloudhost's code statically (it uses internals);
+# the dispatcher built below gets no RUNPATH, so it is told where the library is (step 4).
 
 # ---- 2. build the drivers out of tree ---------------------------------------
 cp "$source_root/plugins/example/example.c" "$source_root/docs/examples/filecloud_driver.cpp" \

@@ -1,7 +1,7 @@
 // cloudhost drivers [--json]: judge every file in the driver directories.
 #include "../commands.hpp"
 
-#include "cloudhost/drivers_report.hpp"
+#include "cloudhost/internal/drivers_report.hpp"
 
 #include <iostream>
 

@@ -3,7 +3,7 @@
 // (permissions, ELF metadata, digest or signature), one line per file.
 #include "../commands.hpp"
 
-#include "../../lib/catalog/file_bytes.hpp"
+#include "catalog/file_bytes.hpp"
 #include "cloudhost/errors.hpp"
 #include "cloudhost/printable.hpp"
 #include "cloudhost/tag_rules.hpp"

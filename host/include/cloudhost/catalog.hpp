@@ -2,6 +2,8 @@
 // without running any of its code, and loads drivers from private copies.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/driver_info.hpp"
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/isolation.hpp"
@@ -20,9 +22,9 @@ namespace cloudhost {
 // $XDG_CACHE_HOME/cloudhost/drivers, else /var/cache/cloudhost/drivers for
 // root, else ~/.cache/cloudhost/drivers (home from the password database),
 // else (no home) /tmp/cloudhost-<uid>/drivers.
-std::filesystem::path default_driver_cache_dir();
+CLOUDHOST_API std::filesystem::path default_driver_cache_dir();
 
-struct CatalogOptions {
+struct CLOUDHOST_API CatalogOptions {
     // Scanned in this order; a directory that does not exist is skipped
     // silently (installed and build-tree dirs are often both configured).
     std::vector<std::filesystem::path> dirs;
@@ -35,7 +37,7 @@ struct CatalogOptions {
 };
 
 // The verdict on one file.
-struct DriverFile {
+struct CLOUDHOST_API DriverFile {
     std::filesystem::path path;
     std::optional<DriverInfo> info; // set whenever the metadata could be read
     std::string sha256;             // hex of the file bytes; empty if unreadable
@@ -49,7 +51,7 @@ struct DriverFile {
     std::string trust;
 };
 
-class Catalog {
+class CLOUDHOST_API Catalog {
   public:
     explicit Catalog(CatalogOptions options);
 

@@ -6,6 +6,8 @@
 // (docs/driver-guide.md "Conformance"). Exit 0 only if every step passed.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/config.hpp"
 #include "cloudhost/instance.hpp"
 #include "cloudhost/instance_set.hpp"
@@ -22,17 +24,17 @@ namespace cloudhost {
 // The typed error a driver was configured to produce (--fault-config).
 enum class ExpectedError { quota, capacity, rate_limit, invalid_config };
 // "quota", "capacity", "rate_limit", "invalid_config"; nullopt otherwise.
-std::optional<ExpectedError> expected_error_named(std::string_view name);
-const char *expected_error_name(ExpectedError error) noexcept;
+CLOUDHOST_API std::optional<ExpectedError> expected_error_named(std::string_view name);
+CLOUDHOST_API const char *expected_error_name(ExpectedError error) noexcept;
 
-struct CloudtestFault {
+struct CLOUDHOST_API CloudtestFault {
     // Opens an InstanceSet of the same driver with the fault parameters
     // (may throw: InvalidConfigError is the answer for invalid_config).
     std::function<InstanceSet()> open_set;
     ExpectedError expect = ExpectedError::quota;
 };
 
-struct CloudtestOptions {
+struct CLOUDHOST_API CloudtestOptions {
     InstanceType instance_type;
     std::string image_id;
     Tags tags; // extra tags for the test instance (e.g. CloudTestPID)
@@ -64,7 +66,7 @@ struct CloudtestOptions {
     std::function<bool()> interrupted;
 };
 
-struct CloudtestStep {
+struct CLOUDHOST_API CloudtestStep {
     std::string name;
     std::string rule; // the contract rule the step proves
     bool ok = false;
@@ -77,7 +79,7 @@ struct CloudtestStep {
     std::string stderr_excerpt;
 };
 
-struct CloudtestReport {
+struct CLOUDHOST_API CloudtestReport {
     bool ok = false;
     bool interrupted = false;
     std::vector<CloudtestStep> steps;
@@ -85,11 +87,11 @@ struct CloudtestReport {
 
 // At most `limit` bytes of `text`, cut on a UTF-8-agnostic byte boundary with
 // "...[N more bytes]" appended.
-std::string excerpt(std::string_view text, std::size_t limit = 4096);
+CLOUDHOST_API std::string excerpt(std::string_view text, std::size_t limit = 4096);
 
 // `text` safe for a terminal, JSON and XML: control bytes other than newline
 // and tab, and bytes that are not well-formed UTF-8, as \xNN.
-std::string printable_output(std::string_view text);
+CLOUDHOST_API std::string printable_output(std::string_view text);
 
 // Runs `command` on `instance` over SSH, verifying the host first (through
 // the instance's VerifyHostKey, or the instance secret `secret` when that is
@@ -98,18 +100,20 @@ std::string printable_output(std::string_view text);
 using CloudtestRunner = std::function<CommandOutput(
     const Instance &instance, const std::string &secret, const std::string &command)>;
 
-struct CloudtestCallbacks {
+struct CLOUDHOST_API CloudtestCallbacks {
     std::function<void(const std::string &step)> step_started;
     std::function<void(const CloudtestStep &step)> step_finished;
     std::function<void(const std::string &message)> progress; // hints, retries
 };
 
-CloudtestReport run_cloudtest(InstanceSet &set, const CloudtestOptions &options,
-                              const CloudtestRunner &run, const CloudtestCallbacks &callbacks);
+CLOUDHOST_API CloudtestReport run_cloudtest(InstanceSet &set, const CloudtestOptions &options,
+                                            const CloudtestRunner &run,
+                                            const CloudtestCallbacks &callbacks);
 
 // JUnit XML (testsuites > testsuite > testcase, <failure message type> for a
 // failed step, <skipped/> for a skipped one, <system-out>/<system-err> with
 // the excerpts), as Jenkins, GitLab and GitHub test reporters read it.
-std::string cloudtest_junit_xml(const CloudtestReport &report, std::string_view suite_name);
+CLOUDHOST_API std::string cloudtest_junit_xml(const CloudtestReport &report,
+                                              std::string_view suite_name);
 
 } // namespace cloudhost

@@ -6,6 +6,7 @@
 // Config is returned whole or not at all).
 #pragma once
 
+#include "cloudhost/export.hpp"
 #include "cloudhost/instance_secret_defaults.hpp"
 #include "cloudhost/isolation.hpp"
 #include "cloudhost/trust.hpp"
@@ -23,12 +24,12 @@
 
 namespace cloudhost {
 
-class ConfigError : public std::runtime_error {
+class CLOUDHOST_API ConfigError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
 
-struct Timeouts {
+struct CLOUDHOST_API Timeouts {
     using ms = std::chrono::milliseconds;
     ms boot{std::chrono::minutes(10)}; // Arvados TimeoutBooting
     ms probe_interval{std::chrono::seconds(1)};
@@ -38,7 +39,7 @@ struct Timeouts {
     ms destroy{std::chrono::minutes(5)}; // how long cloudtest keeps destroying
 };
 
-struct Config {
+struct CLOUDHOST_API Config {
     std::string driver = "loopback";
     std::string driver_version;                     // constraint, e.g. ">=1.2 <2"; "" = any
     std::string driver_parameters = "{}";           // raw JSON text, passed verbatim
@@ -87,26 +88,26 @@ inline constexpr double max_ops_per_second = 1e6;
 
 // What is wrong with an image id (config "image_id", create --image), or
 // nothing: one line, valid UTF-8, no control characters.
-std::optional<std::string> image_id_problem(std::string_view image_id);
+CLOUDHOST_API std::optional<std::string> image_id_problem(std::string_view image_id);
 
 // Reads and validates a config file. Throws ConfigError.
-Config load_config(const std::filesystem::path &file);
+CLOUDHOST_API Config load_config(const std::filesystem::path &file);
 // Same from text; `file_name` is used in messages.
-Config parse_config(std::string_view text, const std::string &file_name);
+CLOUDHOST_API Config parse_config(std::string_view text, const std::string &file_name);
 // The embedded default: loopback with an auto-detected "localhost" type.
-Config default_config();
+CLOUDHOST_API Config default_config();
 
 // Arvados's synthesised loopback type: vCPUs = CPU count, RAM = MemTotal,
 // scratch = size of the temp dir's filesystem, price 1.0.
-InstanceType detect_localhost_instance_type();
+CLOUDHOST_API InstanceType detect_localhost_instance_type();
 
 // The per-user state directory ($XDG_STATE_HOME/cloudhost,
 // ~/.local/state/cloudhost, or /var/lib/cloudhost for root), created 0700.
-std::filesystem::path user_state_dir();
+CLOUDHOST_API std::filesystem::path user_state_dir();
 
 // "90s", "1m30s", "250ms", "2h" or a number of seconds.
-std::chrono::milliseconds parse_duration(std::string_view text);
+CLOUDHOST_API std::chrono::milliseconds parse_duration(std::string_view text);
 // "4GiB", "512MB", "1000" (bytes). Binary and decimal units, as Arvados.
-uint64_t parse_byte_size(std::string_view text);
+CLOUDHOST_API uint64_t parse_byte_size(std::string_view text);
 
 } // namespace cloudhost

@@ -8,6 +8,8 @@
 // code then) and with CLOUDHOST_KEEP_LOADED=1.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/driver.h"
 #include "cloudhost/driver_info.hpp"
 
@@ -20,7 +22,11 @@
 
 namespace cloudhost {
 
-class DriverLibrary {
+namespace detail {
+struct InternalAccess;
+}
+
+class CLOUDHOST_API DriverLibrary {
   public:
     // Loads `path`, checks that the entry point is defined by that file
     // itself (not resolved from one of its dependencies), negotiates the ABI
@@ -29,7 +35,7 @@ class DriverLibrary {
     static std::shared_ptr<DriverLibrary> open(const std::filesystem::path &path, DriverInfo info);
     // The same verified private copy, not mapped in this process: an
     // isolated driver, which only its helper process loads (so not even its
-    // constructors run in the host). table() is all NULL, abi_version() 0
+    // constructors run in the host). Its function table is all NULL, abi_version() 0
     // (the helper negotiates); an in-process endpoint refuses it.
     static std::shared_ptr<DriverLibrary> unmapped(const std::filesystem::path &path,
                                                    DriverInfo info);
@@ -43,10 +49,6 @@ class DriverLibrary {
     uint32_t abi_version() const noexcept { return abi_version_; }
     // False for unmapped(): no code of this driver runs in this process.
     bool mapped() const noexcept { return handle_ != nullptr; }
-    // Valid while this object lives. Slots past struct_size read as NULL
-    // through table(): the host copies the driver's table into a full-size
-    // zeroed one at load.
-    const ch_driver_v1 &table() const noexcept { return table_; }
 
     // What the driver did that the host survived, counted for this library
     // (shared with the objects that outlive it while its code stays mapped).
@@ -70,11 +72,14 @@ class DriverLibrary {
     static void set_keep_loaded(bool keep) noexcept;
 
   private:
+    friend struct detail::InternalAccess; // the function table: cloudhost/internal/access.hpp
     DriverLibrary() = default;
     std::filesystem::path path_;
     DriverInfo info_;
     void *handle_ = nullptr;
     uint32_t abi_version_ = 0;
+    // Slots past the driver's struct_size read as NULL: the host copies its
+    // table into a full-size zeroed one at load.
     ch_driver_v1 table_{};
     std::shared_ptr<Misbehaviour> misbehaviour_ = std::make_shared<Misbehaviour>();
     std::mutex kept_mutex_;
@@ -83,11 +88,11 @@ class DriverLibrary {
 
 // True while the shared object at `path` is mapped in this process
 // (dlopen with RTLD_NOLOAD): how tests check that a driver unloaded.
-bool is_library_loaded(const std::filesystem::path &path);
+CLOUDHOST_API bool is_library_loaded(const std::filesystem::path &path);
 
 // True once the process has begun to exit (std::exit, or main returned)
 // after a driver was loaded: libraries are no longer unloaded and records a
 // driver logs are dropped.
-bool process_exit_began() noexcept;
+CLOUDHOST_API bool process_exit_began() noexcept;
 
 } // namespace cloudhost

@@ -4,6 +4,8 @@
 // pool does with a type assertion.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/types.hpp"
 
 #include <stdexcept>
@@ -12,7 +14,7 @@
 namespace cloudhost {
 
 // Any failure reported by a driver (Go: a plain error).
-class DriverError : public std::runtime_error {
+class CLOUDHOST_API DriverError : public std::runtime_error {
   public:
     explicit DriverError(const std::string &message, bool quota = false)
         : std::runtime_error(message), quota_(quota) {}
@@ -25,7 +27,7 @@ class DriverError : public std::runtime_error {
 };
 
 // The cloud refuses calls until earliest_retry().
-class RateLimitError : public DriverError {
+class CLOUDHOST_API RateLimitError : public DriverError {
   public:
     RateLimitError(const std::string &message, Clock::time_point earliest_retry)
         : DriverError(message), earliest_retry_(earliest_retry) {}
@@ -36,14 +38,14 @@ class RateLimitError : public DriverError {
 };
 
 // The account cannot hold more instances than it has now.
-class QuotaError : public DriverError {
+class CLOUDHOST_API QuotaError : public DriverError {
   public:
     explicit QuotaError(const std::string &message) : DriverError(message, true) {}
 };
 
 // The provider lacks capacity. Scope: only this instance type, every type of
 // its quota group, or (neither) all types.
-class CapacityError : public DriverError {
+class CLOUDHOST_API CapacityError : public DriverError {
   public:
     enum class Scope { all_types, instance_type, quota_group };
     CapacityError(const std::string &message, Scope scope, bool also_quota = false)
@@ -57,7 +59,7 @@ class CapacityError : public DriverError {
 };
 
 // Go's ErrNotImplemented: the driver has no mechanism for this call.
-class NotImplementedError : public DriverError {
+class CLOUDHOST_API NotImplementedError : public DriverError {
   public:
     explicit NotImplementedError(const std::string &message = "not implemented")
         : DriverError(message) {}
@@ -65,7 +67,7 @@ class NotImplementedError : public DriverError {
 
 // Configuration or argument rejected, by the host's validation or by the
 // driver. The message names the field (and file, line, column when known).
-class InvalidConfigError : public DriverError {
+class CLOUDHOST_API InvalidConfigError : public DriverError {
   public:
     explicit InvalidConfigError(const std::string &message) : DriverError(message) {}
 };
@@ -74,21 +76,21 @@ class InvalidConfigError : public DriverError {
 // malformed message) before answering; the message names the signal or exit
 // status and the driver version. The helper is restarted (with back-off) and
 // instance handles re-bind on their next call.
-class DriverCrashedError : public DriverError {
+class CLOUDHOST_API DriverCrashedError : public DriverError {
   public:
     explicit DriverCrashedError(const std::string &message) : DriverError(message) {}
 };
 
 // An isolated driver call ran past its deadline (timeouts.driver_call); the
 // helper serving it was killed and is restarted.
-class DriverTimeoutError : public DriverError {
+class CLOUDHOST_API DriverTimeoutError : public DriverError {
   public:
     explicit DriverTimeoutError(const std::string &message) : DriverError(message) {}
 };
 
 // A driver file could not be read, judged or loaded. Not a DriverError: no
 // driver code has answered.
-class LoadError : public std::runtime_error {
+class CLOUDHOST_API LoadError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };

@@ -14,6 +14,8 @@
 // the old version serving and says why in an event.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/catalog.hpp"
 #include "cloudhost/instance_set.hpp"
 
@@ -44,9 +46,9 @@ enum class SwapEventKind {
     driver_restarted,
     driver_down,
 };
-const char *swap_event_name(SwapEventKind kind) noexcept;
+CLOUDHOST_API const char *swap_event_name(SwapEventKind kind) noexcept;
 
-struct SwapEvent {
+struct CLOUDHOST_API SwapEvent {
     SwapEventKind kind;
     std::string driver;
     std::string version;
@@ -56,7 +58,7 @@ struct SwapEvent {
     std::string reason;            // why, for refusals and warnings
 };
 
-struct HotSwapOptions {
+struct CLOUDHOST_API HotSwapOptions {
     std::string driver_name;
     std::string version_constraint; // the config's driver_version; "" = any
     // Called for every event: swap events one at a time from the thread
@@ -70,7 +72,7 @@ struct HotSwapOptions {
     std::chrono::milliseconds drain_timeout{std::chrono::seconds(60)};
 };
 
-class HotSwappableInstanceSet {
+class CLOUDHOST_API HotSwappableInstanceSet {
   public:
     // Loads the highest allowed version (Catalog::load) and opens the set
     // (InstanceSet::open); throws as they do. Uses its own Catalog over

@@ -1,6 +1,8 @@
 // A cloud VM as seen through a driver (Arvados cloud.Instance).
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/types.hpp"
 
 #include <memory>
@@ -13,10 +15,11 @@ namespace cloudhost {
 
 namespace detail {
 struct InstanceCore;
-}
+struct InternalAccess;
+} // namespace detail
 
 // Result of a command run during host key verification.
-struct CommandOutput {
+struct CLOUDHOST_API CommandOutput {
     std::string stdout_data;
     std::string stderr_data;
     int exit_status = -1;
@@ -25,7 +28,7 @@ struct CommandOutput {
 // Runs a command on the instance over the SSH connection whose host key is
 // being verified (Go: the *ssh.Client passed to VerifyHostKey). Throws
 // DriverError when the command cannot be run.
-class CommandRunner {
+class CLOUDHOST_API CommandRunner {
   public:
     virtual ~CommandRunner() = default;
     virtual CommandOutput run(std::string_view command, std::string_view stdin_data) = 0;
@@ -34,7 +37,7 @@ class CommandRunner {
 // A cheap, copyable handle. Every method may be called from many threads.
 // The driver library stays loaded while any handle lives. Methods throw the
 // exceptions of cloudhost/errors.hpp.
-class Instance {
+class CLOUDHOST_API Instance {
   public:
     Instance() = default; // empty handle; valid() is false
 
@@ -60,15 +63,15 @@ class Instance {
     std::vector<InstancePrice> price_history(const InstanceType &type) const;
 
     explicit Instance(std::shared_ptr<detail::InstanceCore> core) : core_(std::move(core)) {}
-    const std::shared_ptr<detail::InstanceCore> &core() const noexcept { return core_; }
 
   private:
+    friend struct detail::InternalAccess; // cloudhost/internal/access.hpp
     std::shared_ptr<detail::InstanceCore> core_;
 };
 
 // Arvados NormalizePriceHistory: sorted newest first; an entry is dropped
 // when the next (older) one has the same start time or the same price, so
 // each run of equal prices keeps its oldest point.
-std::vector<InstancePrice> normalize_price_history(std::vector<InstancePrice> prices);
+CLOUDHOST_API std::vector<InstancePrice> normalize_price_history(std::vector<InstancePrice> prices);
 
 } // namespace cloudhost

@@ -5,6 +5,8 @@
 // before a RateLimitError's EarliestRetry, and per-operation counters.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/instance.hpp"
 #include "cloudhost/isolation.hpp"
 #include "cloudhost/types.hpp"
@@ -29,6 +31,7 @@ class MetricsRegistry;
 
 namespace detail {
 struct InstanceSetCore;
+struct InternalAccess;
 class DriverEndpoint;
 struct EndpointArgs;
 // Opens the driver's instance set and returns what serves it (see
@@ -37,7 +40,7 @@ using EndpointFactory = std::function<std::unique_ptr<DriverEndpoint>(
     std::shared_ptr<DriverLibrary> library, const EndpointArgs &args)>;
 } // namespace detail
 
-struct InstanceSetOptions {
+struct CLOUDHOST_API InstanceSetOptions {
     std::string config_json = "{}"; // driver parameters, passed verbatim
     std::string instance_set_id;    // "xxxxx-xxxxx-xxxxxxxxxxxxxxx"
     Tags shared_resource_tags;
@@ -58,9 +61,9 @@ struct InstanceSetOptions {
 };
 
 enum class Operation : std::size_t { create, instances, destroy, set_tags, count_ };
-const char *operation_name(Operation op) noexcept;
+CLOUDHOST_API const char *operation_name(Operation op) noexcept;
 
-struct OperationStats {
+struct CLOUDHOST_API OperationStats {
     uint64_t calls = 0;     // calls that reached the driver
     uint64_t errors = 0;    // of those, failed
     uint64_t throttled = 0; // answered by the host (RateLimitError) without a driver call
@@ -75,7 +78,7 @@ using OperationCounters = std::array<OperationStats, static_cast<std::size_t>(Op
 // driver's set is stopped when the last InstanceSet handle is gone (or by
 // stop()), and freed (and the driver library unloaded, if nothing else uses
 // it) when the last Instance created from it is gone too.
-class InstanceSet {
+class CLOUDHOST_API InstanceSet {
   public:
     // Validates the InstanceSetID and the config JSON (InvalidConfigError
     // naming line and column), then asks the driver for an InstanceSet.
@@ -98,14 +101,13 @@ class InstanceSet {
     std::shared_ptr<const DriverLibrary> library() const;
     const std::string &instance_set_id() const;
 
-    const std::shared_ptr<detail::InstanceSetCore> &core() const noexcept { return core_; }
-
   private:
+    friend struct detail::InternalAccess; // cloudhost/internal/access.hpp
     std::shared_ptr<detail::InstanceSetCore> core_;
 };
 
 // Throws InvalidConfigError unless `id` has the form
 // xxxxx-xxxxx-xxxxxxxxxxxxxxx (ASCII letters and digits).
-void validate_instance_set_id(const std::string &id);
+CLOUDHOST_API void validate_instance_set_id(const std::string &id);
 
 } // namespace cloudhost

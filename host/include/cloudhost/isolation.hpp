@@ -4,6 +4,8 @@
 // file's digest is listed or its signature verified).
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -17,14 +19,14 @@ struct DriverFile;
 enum class IsolationMode { none, process, automatic };
 
 // "none" | "process" | "auto"; throws InvalidConfigError naming the value.
-IsolationMode parse_isolation_mode(std::string_view text);
-const char *isolation_mode_name(IsolationMode mode) noexcept;
+CLOUDHOST_API IsolationMode parse_isolation_mode(std::string_view text);
+CLOUDHOST_API const char *isolation_mode_name(IsolationMode mode) noexcept;
 
 // The mode `file` runs in under `mode`: automatic becomes process unless the
 // verdict is "digest listed" or "signed by ..." (host/lib/catalog/trust.cpp).
-IsolationMode resolve_isolation(IsolationMode mode, const DriverFile &file);
+CLOUDHOST_API IsolationMode resolve_isolation(IsolationMode mode, const DriverFile &file);
 
-struct IsolationSettings {
+struct CLOUDHOST_API IsolationSettings {
     // Catalog::load applies it (a library bound for a helper is left
     // unmapped); InstanceSet::open then runs a mapped library in process and
     // an unmapped one in a helper.

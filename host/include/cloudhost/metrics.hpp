@@ -14,6 +14,8 @@
 //   std::string text = cloudhost::metrics_text();  // serve at /metrics
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +30,7 @@ namespace cloudhost {
 
 // A name, label set, label value or bucket list that breaks a Prometheus
 // rule; the message names the metric and the rule.
-class MetricError : public std::invalid_argument {
+class CLOUDHOST_API MetricError : public std::invalid_argument {
   public:
     using std::invalid_argument::invalid_argument;
 };
@@ -43,7 +45,7 @@ struct RegistryAccess;
 
 // One series (one combination of label values). A default-constructed
 // handle does nothing.
-class CounterSeries {
+class CLOUDHOST_API CounterSeries {
   public:
     CounterSeries() = default;
     // False for a default-constructed handle.
@@ -58,7 +60,7 @@ class CounterSeries {
     detail::MetricCell *cell_ = nullptr;
 };
 
-class GaugeSeries {
+class CLOUDHOST_API GaugeSeries {
   public:
     GaugeSeries() = default;
     // False for a default-constructed handle.
@@ -75,7 +77,7 @@ class GaugeSeries {
     detail::MetricCell *cell_ = nullptr;
 };
 
-class HistogramSeries {
+class CLOUDHOST_API HistogramSeries {
   public:
     HistogramSeries() = default;
     // False for a default-constructed handle.
@@ -98,7 +100,7 @@ class HistogramSeries {
 // names given at registration, finds or creates that series (MetricError if
 // the count is wrong, a value is not UTF-8 or too long, or the metric has
 // reached its series limit).
-class Counter {
+class CLOUDHOST_API Counter {
   public:
     Counter() = default;
     CounterSeries labels(std::initializer_list<std::string_view> values) const;
@@ -110,7 +112,7 @@ class Counter {
     detail::MetricFamily *family_ = nullptr;
 };
 
-class Gauge {
+class CLOUDHOST_API Gauge {
   public:
     Gauge() = default;
     GaugeSeries labels(std::initializer_list<std::string_view> values) const;
@@ -122,7 +124,7 @@ class Gauge {
     detail::MetricFamily *family_ = nullptr;
 };
 
-class Histogram {
+class CLOUDHOST_API Histogram {
   public:
     Histogram() = default;
     HistogramSeries labels(std::initializer_list<std::string_view> values) const;
@@ -135,10 +137,10 @@ class Histogram {
 };
 
 // Bucket upper bounds (seconds) for cloud calls: 5 ms to 10 minutes.
-const std::vector<double> &default_duration_buckets();
+CLOUDHOST_API const std::vector<double> &default_duration_buckets();
 
 // Bounds on what one registry accepts (drivers are untrusted).
-struct MetricLimits {
+struct CLOUDHOST_API MetricLimits {
     static constexpr std::size_t max_name_bytes = 200;
     static constexpr std::size_t max_help_bytes = 1024;
     static constexpr std::size_t max_labels = 16;
@@ -148,7 +150,7 @@ struct MetricLimits {
     static constexpr std::size_t max_metrics = 10000;
 };
 
-class MetricsRegistry {
+class CLOUDHOST_API MetricsRegistry {
   public:
     MetricsRegistry();
     ~MetricsRegistry();
@@ -187,9 +189,9 @@ class MetricsRegistry {
 
 // The process-wide registry libcloudhost records into unless an
 // InstanceSet is given its own. Never destroyed.
-const std::shared_ptr<MetricsRegistry> &default_metrics_registry();
+CLOUDHOST_API const std::shared_ptr<MetricsRegistry> &default_metrics_registry();
 // default_metrics_registry()->render().
-std::string metrics_text();
+CLOUDHOST_API std::string metrics_text();
 
 // The Content-Type of render()'s output.
 inline constexpr std::string_view metrics_content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -197,7 +199,7 @@ inline constexpr std::string_view metrics_content_type = "text/plain; version=0.
 // Serves GET /metrics (render() of `registry`) over HTTP on host:port from
 // a thread of its own; port 0 picks a free one. Binds before the constructor
 // returns (std::runtime_error naming the address if it cannot).
-class MetricsServer {
+class CLOUDHOST_API MetricsServer {
   public:
     MetricsServer(std::shared_ptr<MetricsRegistry> registry, const std::string &host,
                   uint16_t port);
@@ -214,10 +216,10 @@ class MetricsServer {
 // Splits "HOST:PORT" ("[::1]:9100" for IPv6; a bare "PORT" means
 // 127.0.0.1:PORT) for --metrics-listen; std::invalid_argument naming the
 // rule otherwise.
-struct ListenAddress {
+struct CLOUDHOST_API ListenAddress {
     std::string host;
     uint16_t port = 0;
 };
-ListenAddress parse_listen_address(std::string_view text);
+CLOUDHOST_API ListenAddress parse_listen_address(std::string_view text);
 
 } // namespace cloudhost

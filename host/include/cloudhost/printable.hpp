@@ -4,13 +4,15 @@
 // terminal. JSON output goes through utf8_or_replacement().
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace cloudhost {
 
-struct EscapeStyle {
+struct CLOUDHOST_API EscapeStyle {
     // Also escape every non-ASCII byte (error messages quoting input).
     bool ascii_only = false;
     // Also escape '"' and '\\' (text shown between quotes).
@@ -23,7 +25,7 @@ struct EscapeStyle {
 // that are not valid UTF-8 written as \xNN, so that nothing in it can move
 // the cursor, ring the bell, start an escape sequence or break a line.
 // Valid UTF-8 text is kept as it is unless `style` says otherwise.
-std::string escape_text(std::string_view s, EscapeStyle style = {});
+CLOUDHOST_API std::string escape_text(std::string_view s, EscapeStyle style = {});
 
 // For one terminal line: escape_text(s) with the default style.
 inline std::string terminal_text(std::string_view s) {
@@ -32,10 +34,10 @@ inline std::string terminal_text(std::string_view s) {
 
 // `s` as valid UTF-8: each byte that is not part of a well-formed sequence
 // is replaced by U+FFFD (strict JSON decoders refuse malformed UTF-8).
-std::string utf8_or_replacement(std::string_view s);
+CLOUDHOST_API std::string utf8_or_replacement(std::string_view s);
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (1-4), or 0 if
 // there is none (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
+CLOUDHOST_API std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 
 } // namespace cloudhost

@@ -2,6 +2,8 @@
 // server's host key through the instance before any command runs.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/instance.hpp"
 #include "cloudhost/ssh_key.hpp"
 
@@ -18,14 +20,14 @@ namespace cloudhost {
 
 // Any failure of the SSH executor: connect, authenticate, open a channel,
 // or a connection lost while a command ran.
-class SshError : public std::runtime_error {
+class CLOUDHOST_API SshError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
 
 // The target has no address yet (Arvados ErrNoAddress), usually because it
 // is still booting. `target_name`: ExecutorTarget::name(), already escaped.
-class NoAddressError : public SshError {
+class CLOUDHOST_API NoAddressError : public SshError {
   public:
     explicit NoAddressError(const std::string &target_name = {})
         : SshError("instance " + (target_name.empty() ? "" : target_name + " ") +
@@ -33,7 +35,7 @@ class NoAddressError : public SshError {
 };
 
 // The target refused the server's host key; no command was run.
-class HostKeyError : public SshError {
+class CLOUDHOST_API HostKeyError : public SshError {
   public:
     using SshError::SshError;
 };
@@ -41,7 +43,7 @@ class HostKeyError : public SshError {
 // The command outlived its timeout. Its channel was closed and the remote
 // process group sent SIGKILL (OpenSSH refuses that for root logins, where
 // the command is only detached); the connection stays usable.
-class CommandTimeoutError : public SshError {
+class CLOUDHOST_API CommandTimeoutError : public SshError {
   public:
     using SshError::SshError;
 };
@@ -49,7 +51,7 @@ class CommandTimeoutError : public SshError {
 // What the executor needs from the machine it talks to (Arvados
 // cloud.ExecutorTarget). Implementations must be safe to call from many
 // threads.
-class ExecutorTarget {
+class CLOUDHOST_API ExecutorTarget {
   public:
     virtual ~ExecutorTarget() = default;
     // "host", "host:port", "[v6]:port" or "v6"; "" while unknown.
@@ -65,7 +67,7 @@ class ExecutorTarget {
 };
 
 // An ExecutorTarget backed by a driver's instance.
-class InstanceTarget final : public ExecutorTarget {
+class CLOUDHOST_API InstanceTarget final : public ExecutorTarget {
   public:
     explicit InstanceTarget(Instance instance) : instance_(std::move(instance)) {}
     std::string address() const override;
@@ -79,7 +81,7 @@ class InstanceTarget final : public ExecutorTarget {
     Instance instance_;
 };
 
-struct HostPort {
+struct CLOUDHOST_API HostPort {
     std::string host;
     std::string port;
     bool operator==(const HostPort &) const = default;
@@ -88,11 +90,11 @@ struct HostPort {
 // Splits an instance address. Without a port (or when it cannot be split)
 // the whole address is the host and `default_port` applies. Throws
 // NoAddressError for "".
-HostPort parse_address(std::string_view address, std::string_view default_port);
+CLOUDHOST_API HostPort parse_address(std::string_view address, std::string_view default_port);
 
 using Environment = std::map<std::string, std::string>;
 
-struct SshExecutorOptions {
+struct CLOUDHOST_API SshExecutorOptions {
     std::string default_port = "22"; // when the address carries none
     // Bounds TCP connect, key exchange, authentication and each blocking
     // protocol step (channel open, exec request), and each command run
@@ -117,7 +119,7 @@ struct SshExecutorOptions {
 // verify) runs one at a time: callers that arrive during a setup wait for
 // it, and share its error if it fails and no connection is left.
 // Do not destroy the executor while another thread is inside execute().
-class SshExecutor {
+class CLOUDHOST_API SshExecutor {
   public:
     SshExecutor(std::shared_ptr<const ExecutorTarget> target, SshKey key,
                 SshExecutorOptions options = {});

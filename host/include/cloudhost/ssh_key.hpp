@@ -2,6 +2,8 @@
 // shared by every executor; immutable after construction.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -13,14 +15,14 @@ namespace cloudhost {
 
 // A key file could not be read, parsed, generated or written. The message
 // names the file and the reason.
-class SshKeyError : public std::runtime_error {
+class CLOUDHOST_API SshKeyError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
 
 // A private key (any type libssh reads; ed25519 when generated).
 // Cheap to copy; safe to use from many threads.
-class SshKey {
+class CLOUDHOST_API SshKey {
   public:
     // Reads an unencrypted private key file (OpenSSH or PEM format).
     static SshKey load(const std::filesystem::path &path);
@@ -50,6 +52,6 @@ class SshKey {
 };
 
 // "type base64" of a libssh public (or private) key. Throws SshKeyError.
-std::string openssh_public_key(ssh_key_struct *key);
+CLOUDHOST_API std::string openssh_public_key(ssh_key_struct *key);
 
 } // namespace cloudhost

@@ -11,6 +11,8 @@
 // control characters (C0, DEL, C1).
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/types.hpp"
 
 #include <cstddef>
@@ -28,19 +30,19 @@ inline constexpr std::size_t max_tags_per_set = 50;
 // callers that put their own position in front (config file, CLI flags).
 // Keys: non-empty, <= max_tag_key_bytes, valid UTF-8, no control characters.
 // Values: the same, except that they may be empty and <= max_tag_value_bytes.
-std::optional<std::string> tag_key_problem(std::string_view key);
-std::optional<std::string> tag_value_problem(std::string_view value);
+CLOUDHOST_API std::optional<std::string> tag_key_problem(std::string_view key);
+CLOUDHOST_API std::optional<std::string> tag_value_problem(std::string_view value);
 // The count rule, or nothing.
-std::optional<std::string> tag_count_problem(std::size_t count);
+CLOUDHOST_API std::optional<std::string> tag_count_problem(std::size_t count);
 
 // `s` as printable ASCII for an error line: control bytes, '"', '\\' and
 // non-ASCII bytes as \xNN; cut after 80 bytes with "..." (escape_text() in
 // cloudhost/printable.hpp with that style).
-std::string printable(std::string_view s);
+CLOUDHOST_API std::string printable(std::string_view s);
 
 // Throws InvalidConfigError unless every tag of `tags` obeys the rules.
 // `what` names the tag set ("SetTags", "Create InstanceTags", ...). One line:
 //   <what>: tag key "<key>": <rule>   or   <what>: tag "<key>": value <rule>
-void validate_tags(const Tags &tags, std::string_view what);
+CLOUDHOST_API void validate_tags(const Tags &tags, std::string_view what);
 
 } // namespace cloudhost

@@ -4,6 +4,8 @@
 // SSH connection. The secret never appears in logs or exception messages.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include "cloudhost/instance.hpp"
 #include "cloudhost/instance_secret_defaults.hpp"
 #include "cloudhost/ssh_executor.hpp"
@@ -16,31 +18,32 @@
 namespace cloudhost {
 
 // 40 lowercase hex digits from OpenSSL's CSPRNG.
-std::string generate_instance_secret();
+CLOUDHOST_API std::string generate_instance_secret();
 
 // `umask 0177 && echo -n "SECRET" >PATH`, PATH quoted for the shell when it
 // needs it. Throws std::invalid_argument for an empty path or a secret that
 // is not alphanumeric (the message never contains the secret).
-std::string instance_secret_init_command(std::string_view secret, std::string_view path);
+CLOUDHOST_API std::string instance_secret_init_command(std::string_view secret,
+                                                       std::string_view path);
 
 // The value of the `<prefix>InstanceSecret` tag, "" when absent.
-std::string secret_from_tags(const Tags &tags, std::string_view tag_prefix);
+CLOUDHOST_API std::string secret_from_tags(const Tags &tags, std::string_view tag_prefix);
 
-struct PreparedCreate {
+struct CLOUDHOST_API PreparedCreate {
     Tags tags;                // input tags plus `<prefix>InstanceSecret`
     std::string init_command; // secret line + "\n" + the given InitCommand
 };
 
 // What the host passes to Create so the new instance can be verified later:
 // a fresh secret as a tag, and the command that stores it on the instance.
-PreparedCreate prepare_create(Tags tags, std::string_view init_command,
-                              std::string_view tag_prefix = default_tag_key_prefix,
-                              std::string_view secret_path = default_instance_secret_path);
+CLOUDHOST_API PreparedCreate prepare_create(
+    Tags tags, std::string_view init_command, std::string_view tag_prefix = default_tag_key_prefix,
+    std::string_view secret_path = default_instance_secret_path);
 
 // An ExecutorTarget that asks the wrapped target first and falls back to the
 // instance secret when that answers NotImplementedError. Any other answer
 // (acceptance included) is used as is.
-class TagVerifier final : public ExecutorTarget {
+class CLOUDHOST_API TagVerifier final : public ExecutorTarget {
   public:
     // `inner` is usually an InstanceTarget; tests and other hosts may pass
     // any target whose verify_host_key is the driver's answer.

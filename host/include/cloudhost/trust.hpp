@@ -10,6 +10,8 @@
 //       -s driver.so.sig < driver.so       (one command line)
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -23,7 +25,7 @@ namespace cloudhost {
 inline constexpr std::string_view driver_signature_namespace = "cloudhost-driver";
 
 // An OpenSSH ed25519 public key, as in authorized_keys or *.pub files.
-struct TrustedKey {
+struct CLOUDHOST_API TrustedKey {
     std::string blob;    // decoded wire form: string "ssh-ed25519", string key
     std::string comment; // may be empty
 
@@ -45,7 +47,7 @@ enum class PermissionMode {
     off,    // no checks (development trees with a group-writable umask)
 };
 
-struct TrustPolicy {
+struct CLOUDHOST_API TrustPolicy {
     TrustMode mode = TrustMode::allow_all;
     std::vector<std::string> digests;    // lowercase hex SHA-256 (mode digest)
     std::vector<TrustedKey> public_keys; // mode signature
@@ -53,18 +55,19 @@ struct TrustPolicy {
 };
 
 // "allow-all", "digest", "signed"; and back. parse throws std::invalid_argument.
-std::string_view trust_mode_name(TrustMode mode);
-TrustMode parse_trust_mode(std::string_view name);
+CLOUDHOST_API std::string_view trust_mode_name(TrustMode mode);
+CLOUDHOST_API TrustMode parse_trust_mode(std::string_view name);
 
 // Verifies an armored SSH signature ("-----BEGIN SSH SIGNATURE-----") over
 // `bytes`. Returns the signing key's fingerprint when the signature is valid,
 // in namespace cloudhost-driver, and made by one of `keys`; otherwise throws
 // std::invalid_argument with the reason ("signed by unknown key SHA256:...",
 // "signature does not match the file", ...).
-std::string verify_driver_signature(std::span<const std::byte> bytes, std::string_view signature,
-                                    const std::vector<TrustedKey> &keys);
+CLOUDHOST_API std::string verify_driver_signature(std::span<const std::byte> bytes,
+                                                  std::string_view signature,
+                                                  const std::vector<TrustedKey> &keys);
 
-struct TrustVerdict {
+struct CLOUDHOST_API TrustVerdict {
     bool trusted = false;
     // Trusted: "allow-all", "digest listed", "signed by SHA256:... (comment)".
     // Not trusted: the reason, e.g. "unsigned (no FILE.sig)".
@@ -73,7 +76,7 @@ struct TrustVerdict {
 
 // Judges `bytes` (with hex SHA-256 `sha256`) under `policy`. `signature` is
 // the text of FILE.sig, or null when there is none.
-TrustVerdict judge_trust(const TrustPolicy &policy, std::span<const std::byte> bytes,
-                         const std::string &sha256, const std::string *signature);
+CLOUDHOST_API TrustVerdict judge_trust(const TrustPolicy &policy, std::span<const std::byte> bytes,
+                                       const std::string &sha256, const std::string *signature);
 
 } // namespace cloudhost

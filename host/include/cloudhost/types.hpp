@@ -1,6 +1,8 @@
 // Value types shared by the cloudhost C++ API (Arvados lib/cloud names).
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -12,7 +14,7 @@ using Tags = std::map<std::string, std::string>;
 using Clock = std::chrono::system_clock;
 
 // Arvados InstanceType (sdk/go/arvados/config.go). Sizes in bytes.
-struct InstanceType {
+struct CLOUDHOST_API InstanceType {
     std::string name;          // configured name (tag InstanceType)
     std::string provider_type; // the cloud's type id; defaults to name
     uint32_t vcpus = 0;
@@ -29,7 +31,7 @@ struct InstanceType {
     uint64_t gpu_vram = 0;
 };
 
-struct InstancePrice {
+struct CLOUDHOST_API InstancePrice {
     Clock::time_point start_time;
     double price = 0;
     bool operator==(const InstancePrice &) const = default;

@@ -4,6 +4,8 @@
 // which versions an InstanceSet may move to.
 #pragma once
 
+#include "cloudhost/export.hpp"
+
 #include <compare>
 #include <cstdint>
 #include <string>
@@ -15,7 +17,7 @@ namespace cloudhost {
 // "MAJOR.MINOR.PATCH" with an optional "-prerelease" (dot-separated
 // identifiers). Build metadata ("+...") is not accepted: driver versions
 // must identify their bytes.
-class Version {
+class CLOUDHOST_API Version {
   public:
     // Throws std::invalid_argument naming the offending text.
     static Version parse(std::string_view text);
@@ -48,7 +50,7 @@ class Version {
 // As in npm, a prerelease version satisfies a non-empty constraint only if
 // one comparator names a prerelease of the same MAJOR.MINOR.PATCH. The empty
 // constraint accepts every version.
-class VersionConstraint {
+class CLOUDHOST_API VersionConstraint {
   public:
     // Throws std::invalid_argument naming the offending token.
     static VersionConstraint parse(std::string_view text);

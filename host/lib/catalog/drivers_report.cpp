@@ -1,4 +1,4 @@
-#include "cloudhost/drivers_report.hpp"
+#include "cloudhost/internal/drivers_report.hpp"
 #include "cloudhost/printable.hpp"
 
 #include <rapidjson/ostreamwrapper.h>

@@ -1,7 +1,7 @@
 // A deliberately small ELF64 reader: section headers -> .dynsym/.dynstr and
 // .dynamic. Every offset and size comes from the (untrusted) file, so every
 // access goes through ByteView, which checks bounds without overflowing.
-#include "cloudhost/elf_metadata.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 
 #include "cloudhost/driver.h"
 #include "cloudhost/errors.hpp"

@@ -5,7 +5,7 @@
 // process under that name also counts, as it does for ld.so.
 #pragma once
 
-#include "cloudhost/elf_metadata.hpp"
+#include "cloudhost/internal/elf_metadata.hpp"
 
 #include <filesystem>
 #include <map>

@@ -1,8 +1,8 @@
 // Reading and validating the cloudhost config file.
 #include "cloudhost/config.hpp"
 
-#include "../catalog/file_bytes.hpp"
-#include "../core/validation.hpp"
+#include "catalog/file_bytes.hpp"
+#include "core/validation.hpp"
 #include "positioned_json.hpp"
 
 #include "cloudhost/errors.hpp"

@@ -6,6 +6,7 @@
 #include "validation.hpp"
 
 #include "cloudhost/errors.hpp"
+#include "cloudhost/internal/access.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -272,7 +273,7 @@ thread_local InProcessEndpoint::Listing *InProcessEndpoint::active_listing_ = nu
 
 InProcessEndpoint::InProcessEndpoint(std::shared_ptr<DriverLibrary> library,
                                      std::shared_ptr<spdlog::logger> logger)
-    : library_(std::move(library)), table_(library_->table()),
+    : library_(std::move(library)), table_(driver_table(*library_)),
       logger_(std::move(logger), library_->info().name, library_) {}
 
 std::unique_ptr<DriverEndpoint> InProcessEndpoint::open(std::shared_ptr<DriverLibrary> library,

@@ -11,11 +11,11 @@
 
 #include "driver_endpoint.hpp"
 
-#include "../metrics/driver_metrics_service.hpp"
+#include "metrics/driver_metrics_service.hpp"
 
 #include "cloudhost/driver.h"
 #include "cloudhost/driver_library.hpp"
-#include "cloudhost/logging.hpp"
+#include "cloudhost/internal/logging.hpp"
 
 #include <atomic>
 #include <memory>

@@ -1,8 +1,8 @@
 #include "cloudhost/instance_set.hpp"
 
-#include "../isolation/isolated_endpoint.hpp"
 #include "instance_collector.hpp"
 #include "instance_set_core.hpp"
+#include "isolation/isolated_endpoint.hpp"
 #include "validation.hpp"
 
 #include "cloudhost/driver_library.hpp"

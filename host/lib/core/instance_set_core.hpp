@@ -10,7 +10,7 @@
 #include "ops_limiter.hpp"
 #include "rate_limit_gate.hpp"
 
-#include "../metrics/set_metrics.hpp"
+#include "metrics/set_metrics.hpp"
 
 #include "cloudhost/errors.hpp"
 #include "cloudhost/instance_set.hpp"

@@ -1,4 +1,4 @@
-#include "cloudhost/logging.hpp"
+#include "cloudhost/internal/logging.hpp"
 #include "cloudhost/printable.hpp"
 
 #include "cloudhost/driver_library.hpp"

@@ -1,4 +1,4 @@
-#include "cloudhost/driver_watcher.hpp"
+#include "cloudhost/internal/driver_watcher.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -2,7 +2,7 @@
 // active one sees?
 #pragma once
 
-#include "../core/bound_instance.hpp"
+#include "core/bound_instance.hpp"
 
 #include <string>
 

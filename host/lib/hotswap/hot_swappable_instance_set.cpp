@@ -1,13 +1,14 @@
 #include "cloudhost/hot_swap.hpp"
 
-#include "../core/instance_set_core.hpp"
-#include "../core/validation.hpp"
-#include "../isolation/isolated_endpoint.hpp"
+#include "core/instance_set_core.hpp"
+#include "core/validation.hpp"
+#include "isolation/isolated_endpoint.hpp"
 #include "health_check.hpp"
 #include "swap_events.hpp"
 
-#include "cloudhost/driver_watcher.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/internal/access.hpp"
+#include "cloudhost/internal/driver_watcher.hpp"
 #include "cloudhost/tag_rules.hpp"
 #include "cloudhost/version.hpp"
 
@@ -55,7 +56,9 @@ struct Retired {
 
 } // namespace
 
-struct HotSwappableInstanceSet::State {
+// Hidden: members of a nested type otherwise inherit the exported class's
+// visibility, and State's name detail:: types.
+struct __attribute__((visibility("hidden"))) HotSwappableInstanceSet::State {
     State(const Catalog &catalog, HotSwapOptions options_in)
         : catalog(catalog.options()), options(std::move(options_in)),
           constraint(VersionConstraint::parse(options.version_constraint)),
@@ -80,7 +83,7 @@ struct HotSwappableInstanceSet::State {
     // helper, never mapped here.
     IsolationMode isolation = IsolationMode::none;
 
-    detail::InstanceSetCore &core() const { return *set.core(); }
+    detail::InstanceSetCore &core() const { return *detail::core_of(set); }
     // Shared: a reference into a snapshot would dangle after the next swap.
     std::shared_ptr<const DriverLibrary> active_library() const {
         return core().snapshot()->shared_library();

@@ -7,7 +7,7 @@
 // another until every pool thread is busy.
 #pragma once
 
-#include "../core/driver_endpoint.hpp"
+#include "core/driver_endpoint.hpp"
 
 #include "cloudhost/driver_info.hpp"
 #include "cloudhost/metrics.hpp"

@@ -1,11 +1,11 @@
 #include "isolated_endpoint.hpp"
 
-#include "../core/in_process_endpoint.hpp"
-#include "../core/validation.hpp"
-#include "../hotswap/swap_events.hpp"
-#include "../metrics/driver_metrics_service.hpp"
-#include "../metrics/host_metrics.hpp"
-#include "../metrics/metrics_snapshot.hpp"
+#include "core/in_process_endpoint.hpp"
+#include "core/validation.hpp"
+#include "hotswap/swap_events.hpp"
+#include "metrics/driver_metrics_service.hpp"
+#include "metrics/host_metrics.hpp"
+#include "metrics/metrics_snapshot.hpp"
 #include "protocol.hpp"
 
 #include "cloudhost/driver_library.hpp"

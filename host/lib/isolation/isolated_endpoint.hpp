@@ -17,7 +17,7 @@
 // never touches another set.
 #pragma once
 
-#include "../core/driver_endpoint.hpp"
+#include "core/driver_endpoint.hpp"
 #include "helper_process.hpp"
 
 #include "cloudhost/hot_swap.hpp"

@@ -1,6 +1,6 @@
 #include "protocol.hpp"
 
-#include "../core/abi_errors.hpp"
+#include "core/abi_errors.hpp"
 
 #include "cloudhost/driver.h"
 #include "cloudhost/errors.hpp"

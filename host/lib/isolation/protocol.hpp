@@ -40,7 +40,7 @@
 
 #include "wire.hpp"
 
-#include "../metrics/metrics_snapshot.hpp"
+#include "metrics/metrics_snapshot.hpp"
 
 #include "cloudhost/instance.hpp"
 #include "cloudhost/types.hpp"

@@ -3,8 +3,8 @@
 #include "metric_family.hpp"
 #include "name_rules.hpp"
 
-#include "../core/abi_errors.hpp"
 #include "cloudhost/errors.hpp"
+#include "core/abi_errors.hpp"
 
 #include <vector>
 

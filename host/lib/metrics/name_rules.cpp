@@ -1,6 +1,6 @@
 #include "name_rules.hpp"
 
-#include "../core/validation.hpp"
+#include "core/validation.hpp"
 #include "metric_family.hpp"
 
 #include <cmath>

@@ -5,7 +5,7 @@
 #include "metrics_snapshot.hpp"
 #include "name_rules.hpp"
 
-#include "../core/validation.hpp"
+#include "core/validation.hpp"
 
 #include <functional>
 #include <map>

@@ -1,7 +1,7 @@
 #include "cloudhost/ssh_executor.hpp"
 
-#include "../metrics/host_metrics.hpp"
 #include "cloudhost/errors.hpp"
+#include "metrics/host_metrics.hpp"
 #include "cloudhost/printable.hpp"
 #include "ssh_connection.hpp"
 
@@ -55,7 +55,8 @@ class UnverifiedConnectionRunner final : public CommandRunner {
 
 } // namespace
 
-struct SshExecutor::Pool {
+// Hidden: members of a nested type otherwise inherit the exported class's visibility.
+struct __attribute__((visibility("hidden"))) SshExecutor::Pool {
     Pool(const ExecutorTarget &target, SshKey key, SshExecutorOptions options)
         : target(target), key(std::move(key)), options(std::move(options)) {
         this->options.max_connections = std::max<std::size_t>(this->options.max_connections, 1);

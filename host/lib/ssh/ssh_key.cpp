@@ -1,6 +1,6 @@
 #include "cloudhost/ssh_key.hpp"
 
-#include "../catalog/file_bytes.hpp"
+#include "catalog/file_bytes.hpp"
 #include "cloudhost/errors.hpp"
 
 #include <libssh/libssh.h>

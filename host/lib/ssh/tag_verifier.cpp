@@ -1,7 +1,7 @@
 #include "cloudhost/tag_verifier.hpp"
 
-#include "../metrics/host_metrics.hpp"
 #include "cloudhost/errors.hpp"
+#include "metrics/host_metrics.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
