@@ -177,6 +177,11 @@ struct ch_instance_set {
     struct example_config config; /* immutable after instance_set_new */
     char *instance_set_id;        /* immutable after instance_set_new */
     int stopped;                  /* guarded by cloud.lock */
+    /* Metrics through the host (cloudhost_driver_example_*); NULL series
+     * when the host has none (an older host: see example_metrics_setup). */
+    const ch_metrics *metrics;
+    ch_metric_series *creates_ok, *creates_quota, *creates_error; /* creates_total{outcome} */
+    ch_metric_series *listed;                                     /* instances gauge */
 };
 
 /* The cloud: one per loaded copy of this library, shared by all its sets
@@ -563,6 +568,50 @@ static void free_set(struct ch_instance_set *set) {
     free(set);
 }
 
+/* Registers this set's metrics. Series are looked up once here: updating
+ * one later is a single lock-free call, fine on every Create. */
+static ch_status example_metrics_setup(struct ch_instance_set *set,
+                                       const ch_instance_set_args *args, ch_error *error) {
+    ch_str outcome = ch_str_from_cstr("outcome");
+    ch_str ok = ch_str_from_cstr("ok"), quota = ch_str_from_cstr("quota"),
+           failed = ch_str_from_cstr("error");
+    ch_metric_desc desc;
+    ch_metric *creates = NULL, *listed = NULL;
+    const ch_metrics *m;
+    ch_status st;
+    /* A host older than the metrics service: run without them. */
+    if (!CH_HAS_MEMBER(args, ch_instance_set_args, metrics) || !args->metrics)
+        return CH_OK;
+    m = args->metrics;
+    memset(&desc, 0, sizeof desc);
+    desc.struct_size = (uint32_t)sizeof desc;
+    desc.kind = CH_METRIC_COUNTER;
+    desc.name = ch_str_from_cstr("creates_total");
+    desc.help = ch_str_from_cstr("Create calls by outcome.");
+    desc.label_names = &outcome;
+    desc.label_count = 1;
+    if ((st = m->register_metric(m->ctx, &desc, &creates, error)) != CH_OK)
+        return st;
+    desc.kind = CH_METRIC_GAUGE;
+    desc.name = ch_str_from_cstr("instances");
+    desc.help = ch_str_from_cstr("Instances the set's last Instances() call listed.");
+    desc.label_names = NULL;
+    desc.label_count = 0;
+    if ((st = m->register_metric(m->ctx, &desc, &listed, error)) != CH_OK ||
+        (st = m->series(m->ctx, creates, &ok, 1, &set->creates_ok, error)) != CH_OK ||
+        (st = m->series(m->ctx, creates, &quota, 1, &set->creates_quota, error)) != CH_OK ||
+        (st = m->series(m->ctx, creates, &failed, 1, &set->creates_error, error)) != CH_OK ||
+        (st = m->series(m->ctx, listed, NULL, 0, &set->listed, error)) != CH_OK)
+        return st;
+    set->metrics = m;
+    return CH_OK;
+}
+
+static void example_count(const struct ch_instance_set *set, ch_metric_series *series) {
+    if (set->metrics)
+        set->metrics->add(set->metrics->ctx, series, 1);
+}
+
 static ch_status example_instance_set_new(const ch_instance_set_args *args, ch_instance_set **out,
                                           ch_error *error) {
     struct ch_instance_set *set;
@@ -591,6 +640,11 @@ static ch_status example_instance_set_new(const ch_instance_set_args *args, ch_i
         return ch_error_set(error, CH_ERR_GENERIC, "example: out of memory");
     }
     set->logger = args->logger;
+    status = example_metrics_setup(set, args, error);
+    if (status != CH_OK) {
+        free_set(set);
+        return status;
+    }
     pthread_mutex_lock(&cloud.lock);
     ++cloud.open_sets;
     pthread_mutex_unlock(&cloud.lock);
@@ -689,6 +743,7 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
         unsigned long max = set->config.max_instances;
         pthread_mutex_unlock(&cloud.lock);
         free_instance(instance);
+        example_count(set, set->creates_quota);
         return ch_error_set(error, CH_ERR_QUOTA, "example: at most %lu instances", max);
     }
     ++cloud.live_count;
@@ -706,6 +761,7 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
             --cloud.live_count; /* give the slot back */
             pthread_mutex_unlock(&cloud.lock);
             free_instance(instance);
+            example_count(set, set->creates_error);
             return status;
         }
     }
@@ -718,6 +774,7 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
     memcpy(id, instance->id, sizeof id);
     pthread_mutex_unlock(&cloud.lock);
 
+    example_count(set, set->creates_ok);
     log_event(set, CH_LOG_INFO, "created instance", "id", id);
     return CH_OK;
 }
@@ -727,13 +784,18 @@ static ch_status example_create(ch_instance_set *set, const ch_create_args *args
 static ch_status example_instances(ch_instance_set *set, ch_tags filter,
                                    const ch_instance_sink *out, ch_error *error) {
     struct ch_instance *instance;
+    unsigned long listed = 0;
     (void)error; /* an in-memory list cannot fail */
     pthread_mutex_lock(&cloud.lock);
     for (instance = cloud.live; instance; instance = instance->next)
         if (strcmp(instance->instance_set_id, set->instance_set_id) == 0 &&
-            has_all_tags(&instance->tags, filter))
+            has_all_tags(&instance->tags, filter)) {
             hand_over_locked(instance, out);
+            ++listed;
+        }
     pthread_mutex_unlock(&cloud.lock);
+    if (set->metrics)
+        set->metrics->set(set->metrics->ctx, set->listed, (double)listed);
     return CH_OK;
 }
 

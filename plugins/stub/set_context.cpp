@@ -35,8 +35,9 @@ void SetContext::check_api_token() const {
                      "/valid_tokens)");
 }
 
-SetContext::SetContext(StubConfig config_in, sdk::Logger logger_in)
-    : config(std::move(config_in)), logger(logger_in), cloud(open_cloud(config)),
+SetContext::SetContext(StubConfig config_in, sdk::Logger logger_in, const sdk::Metrics &metrics_in)
+    : config(std::move(config_in)), logger(logger_in), metrics(metrics_in),
+      cloud(open_cloud(config)),
       hold(config.hold_fifo.empty() ? nullptr : std::make_unique<HoldFifo>(config.hold_fifo)),
       faults(config.seed) {}
 

@@ -7,6 +7,7 @@
 #include "hold_fifo.hpp"
 #include "stub_cloud.hpp"
 #include "stub_config.hpp"
+#include "stub_metrics.hpp"
 
 #include <atomic>
 #include <memory>
@@ -14,10 +15,11 @@
 namespace cloudhost::stub {
 
 struct SetContext {
-    SetContext(StubConfig config, sdk::Logger logger);
+    SetContext(StubConfig config, sdk::Logger logger, const sdk::Metrics &metrics);
 
     const StubConfig config;
     const sdk::Logger logger;
+    const StubMetrics metrics;
     const std::shared_ptr<StubCloud> cloud;
     const std::unique_ptr<HoldFifo> hold; // null when calls are not held
     FaultSchedule faults;

@@ -52,11 +52,14 @@ void StubInstance::destroy() {
     context_->enter(Op::destroy);
     if (context_->hold && !context_->hold->wait_for_release(context_->stopped))
         throw sdk::Error("stub: destroy of " + vm_->id() + " stopped");
-    if (context_->faults.strikes(context_->config.error_rate_destroy))
+    if (context_->faults.strikes(context_->config.error_rate_destroy)) {
+        context_->metrics.destroyed(false);
         throw sdk::Error("stub: injected destroy error");
+    }
     if (context_->config.destroy_delay.count() > 0)
         std::this_thread::sleep_for(context_->config.destroy_delay);
     context_->cloud->remove(vm_->serial());
+    context_->metrics.destroyed(true);
 }
 
 std::string StubInstance::address() const {

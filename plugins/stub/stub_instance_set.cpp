@@ -34,7 +34,8 @@ sdk::Tags bench_tags(uint64_t i) {
 } // namespace
 
 StubInstanceSet::StubInstanceSet(const sdk::InstanceSetArgs &args)
-    : context_(std::make_shared<SetContext>(parse_stub_config(args.config_json), args.logger)),
+    : context_(std::make_shared<SetContext>(parse_stub_config(args.config_json), args.logger,
+                                            args.metrics)),
       vm_behaviour_(behaviour_from(context_->config)), started_at_(sdk::Clock::now()),
       create_spacing_(context_->config.min_time_between_create_calls),
       instances_spacing_(context_->config.min_time_between_instances_calls) {
@@ -84,7 +85,7 @@ std::shared_ptr<sdk::Instance> StubInstanceSet::create(const sdk::InstanceType &
         throw sdk::Error("Create called after Stop");
 
     std::shared_ptr<StubVm> vm;
-    {
+    try {
         std::lock_guard lock(create_mutex_);
         const auto now = sdk::Clock::now();
         check_create_allowed(type, now);
@@ -92,7 +93,11 @@ std::shared_ptr<sdk::Instance> StubInstanceSet::create(const sdk::InstanceType &
         // the same cloud.
         vm = context_->cloud->add(type.provider_type, tags, now, vm_behaviour_,
                                   context_->config.quota_max_instances);
+    } catch (...) {
+        context_->metrics.create_failed(std::current_exception());
+        throw;
     }
+    context_->metrics.create_succeeded();
     context_->logger.info("created instance", {{"id", vm->id()}});
 
     std::shared_ptr<StubInstance> instance;
@@ -128,6 +133,7 @@ std::vector<std::shared_ptr<sdk::Instance>> StubInstanceSet::instances(const sdk
         }
         forget_destroyed_views_locked(vms);
     }
+    context_->metrics.listed(result.size());
     return result;
 }
 

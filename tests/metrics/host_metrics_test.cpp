@@ -16,22 +16,13 @@ using namespace cloudhost;
 using core_test::open_stub;
 using core_test::type;
 using metrics_test::check_with_promtool;
+using metrics_test::sample;
 
 namespace {
 
 std::string config(const std::string &extra) {
     return R"({"cloud": ")" + core_test::unique_cloud("metrics") + "\"" +
            (extra.empty() ? "" : ", ") + extra + "}";
-}
-
-// The value of the one sample line starting with `series` + " ", or -1.
-double sample(const std::string &text, const std::string &series) {
-    std::istringstream lines(text);
-    std::string line;
-    while (std::getline(lines, line))
-        if (line.rfind(series + " ", 0) == 0)
-            return std::stod(line.substr(series.size() + 1));
-    return -1;
 }
 
 std::string calls(const std::string &op, const std::string &outcome) {

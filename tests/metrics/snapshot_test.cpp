@@ -4,8 +4,8 @@
 // labels and instance set, nor store values Prometheus would reject.
 #include "promtool_check.hpp"
 
-#include "metrics/metrics_snapshot.hpp"
 #include "cloudhost/metrics.hpp"
+#include "metrics/metrics_snapshot.hpp"
 
 #include <doctest/doctest.h>
 

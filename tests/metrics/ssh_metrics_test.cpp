@@ -22,20 +22,7 @@
 
 using namespace cloudhost;
 using metrics_test::check_with_promtool;
-
-namespace {
-
-// The value of the sample whose line starts with `series` + " ", or 0.
-double sample(const std::string &text, const std::string &series) {
-    std::istringstream lines(text);
-    std::string line;
-    while (std::getline(lines, line))
-        if (line.rfind(series + " ", 0) == 0)
-            return std::stod(line.substr(series.size() + 1));
-    return 0;
-}
-
-} // namespace
+using metrics_test::sample;
 
 TEST_CASE("SSH connections, commands and instance-secret checks are counted by outcome") {
     const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
@@ -75,14 +62,13 @@ TEST_CASE("SSH connections, commands and instance-secret checks are counted by o
     }
     const std::string booted = metrics_text();
     auto delta = [](const std::string &a, const std::string &b, const std::string &series) {
-        return sample(b, series) - sample(a, series);
+        return sample(b, series, 0) - sample(a, series, 0);
     };
     CHECK(delta(before, booted, "cloudhost_ssh_commands_total{outcome=\"ok\"}") == 2);
     CHECK(delta(before, booted, "cloudhost_ssh_connections_total{outcome=\"ok\"}") == 1);
     CHECK(delta(before, booted, "cloudhost_tag_verifier_checks_total{outcome=\"verified\"}") == 1);
     CHECK(delta(before, booted, "cloudhost_ssh_command_duration_seconds_count") ==
-          sample(booted, "cloudhost_ssh_commands_total{outcome=\"ok\"}") -
-              sample(before, "cloudhost_ssh_commands_total{outcome=\"ok\"}") +
+          delta(before, booted, "cloudhost_ssh_commands_total{outcome=\"ok\"}") +
               delta(before, booted, "cloudhost_ssh_commands_total{outcome=\"failed\"}") +
               delta(before, booted, "cloudhost_ssh_commands_total{outcome=\"timeout\"}"));
 

@@ -2,8 +2,8 @@
 
 #include "core/instance_set_core.hpp"
 #include "core/validation.hpp"
-#include "isolation/isolated_endpoint.hpp"
 #include "health_check.hpp"
+#include "isolation/isolated_endpoint.hpp"
 #include "swap_events.hpp"
 
 #include "cloudhost/errors.hpp"

@@ -2,6 +2,7 @@
 
 #include "cloudhost/errors.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -23,13 +24,16 @@ namespace cloudhost::isolation {
 std::filesystem::path default_driver_host_path() {
     if (const char *env = std::getenv("CLOUDHOST_DRIVER_HOST"); env && *env)
         return env;
-    // Uninstalled: libcloudhost.so lives where meson built it (the same
-    // test as host/cli/default_paths.cpp, for the library instead of the CLI).
+    // Uninstalled: the file holding this code (libcloudhost.so, or the CLI
+    // or a test linking the library statically) is inside meson's build
+    // tree, so the helper built next to it is the one that matches.
     Dl_info info{};
     if (dladdr(reinterpret_cast<void *>(&default_driver_host_path), &info) && info.dli_fname) {
         std::error_code ec;
-        const auto lib = std::filesystem::canonical(info.dli_fname, ec);
-        if (!ec && lib.parent_path() == std::filesystem::path(CLOUDHOST_BUILD_LIB_DIR))
+        const auto self = std::filesystem::canonical(info.dli_fname, ec);
+        const auto root = std::filesystem::path(CLOUDHOST_BUILD_ROOT);
+        if (!ec &&
+            std::mismatch(root.begin(), root.end(), self.begin(), self.end()).first == root.end())
             return CLOUDHOST_BUILD_DRIVER_HOST;
     }
     return CLOUDHOST_INSTALLED_DRIVER_HOST;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <sstream>
@@ -144,6 +145,19 @@ LoopbackInstanceSet::LoopbackInstanceSet(const sdk::InstanceSetArgs &args)
         throw sdk::InvalidConfigError("loopback driver config: refusing the state directory: " +
                                       *problem);
     config_ = std::move(config);
+    const auto launches = args.metrics.counter(
+        "server_launches_total", "Instance servers started by Create, by outcome.", {"outcome"});
+    launches_ok_ = launches.labels({"ok"});
+    launches_failed_ = launches.labels({"error"});
+    // A launch waits for the server to listen: milliseconds, rarely seconds.
+    launch_seconds_ = args.metrics
+                          .histogram("server_launch_seconds",
+                                     "Time from starting an instance server to it listening.", {},
+                                     {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5})
+                          .labels();
+    listed_ =
+        args.metrics.gauge("instances", "Instance directories the last Instances() call listed.")
+            .labels();
     logger_.debug("loopback instance set ready", {{"state_dir", config_->state_dir.string()},
                                                   {"server", config_->server_path.string()}});
 }
@@ -194,12 +208,17 @@ LoopbackInstanceSet::create(const sdk::InstanceType &type, const std::string &im
         fs::remove_all(staging, ec);
         throw sdk::Error(std::string("loopback: cannot create an instance: ") + e.what());
     }
+    const auto launch_started = std::chrono::steady_clock::now();
     try {
         launch_server(config_->server_path, directory);
     } catch (...) {
+        launches_failed_.inc();
         fs::remove_all(directory, ec);
         throw;
     }
+    launches_ok_.inc();
+    launch_seconds_.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - launch_started).count());
     if (config_->skip_init_command && !trim(init_command).empty())
         logger_.warn("InitCommand skipped as configured (skip_init_command)", {{"instance", id}});
     logger_.info("created loopback instance",
@@ -222,6 +241,7 @@ LoopbackInstanceSet::instances(const sdk::Tags &filter) {
         if (instance && has_tags(instance->tags(), filter))
             found.push_back(std::move(instance));
     }
+    listed_.set(double(found.size()));
     return found;
 }
 

@@ -29,6 +29,12 @@ class LoopbackInstanceSet : public sdk::InstanceSet {
     std::shared_ptr<const LoopbackConfig> config_;
     std::string instance_set_id_;
     sdk::Logger logger_;
+    // Published as cloudhost_driver_loopback_* (inert with an older host):
+    // server launches by outcome and how long one took, and the instance
+    // directories the last Instances() listed.
+    sdk::CounterSeries launches_ok_, launches_failed_;
+    sdk::HistogramSeries launch_seconds_;
+    sdk::GaugeSeries listed_;
 };
 
 } // namespace cloudhost::loopback
