@@ -100,13 +100,39 @@ void install_seccomp() {
         throw std::runtime_error(std::string("seccomp: ") + std::strerror(-rc));
 }
 
+// The host whose death ends this helper; written once before the handler
+// is installed.
+volatile pid_t host_pid = 0;
+
+// Not SIGKILL (see enter_sandbox); one of the real-time signals glibc leaves
+// free, so that no driver's use of SIGUSR1/2 is mistaken for it.
+int parent_death_signal() {
+    return SIGRTMAX - 1;
+}
+
+void on_parent_death_signal(int) {
+    if (::getppid() != host_pid) // async-signal-safe, both
+        ::kill(::getpid(), SIGKILL);
+}
+
 } // namespace
 
 void enter_sandbox(const SandboxOptions &options) {
-    // Die with the host; if it is already gone, the death signal was set too late.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+    // Die with the host. Linux sends the parent-death signal when the
+    // *thread* that started us exits, not only the host process: a helper
+    // started by a dispatcher's worker thread (or hot swap's watcher) would
+    // die with that thread. So the signal only wakes a handler that checks
+    // whether the host process itself is gone (we were re-parented). If it
+    // is already gone, the signal was set too late: the check below.
+    host_pid = options.parent != 0 ? options.parent : ::getppid();
+    struct sigaction action {};
+    action.sa_handler = on_parent_death_signal;
+    ::sigemptyset(&action.sa_mask);
+    if (::sigaction(parent_death_signal(), &action, nullptr) != 0)
+        fail("sigaction for the parent-death signal");
+    if (::prctl(PR_SET_PDEATHSIG, parent_death_signal()) != 0)
         fail("prctl PR_SET_PDEATHSIG");
-    if (options.parent != 0 && ::getppid() != options.parent)
+    if (::getppid() != host_pid)
         throw std::runtime_error("the host process is gone");
     if (::getpgrp() != ::getpid() && ::setpgid(0, 0) != 0)
         fail("setpgid");

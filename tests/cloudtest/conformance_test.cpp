@@ -64,6 +64,12 @@ struct DriverRun {
     std::string expect = "quota";
     std::string driver_dir; // "" for the built drivers' directories
     bool ssh = true;        // false: --no-ssh, and no --command
+    // The driver keeps its cloud in the memory of the process that loaded
+    // it (the stub without state_dir, the examples). Each isolated set has a
+    // helper process of its own, so such a cloud is not shared between the
+    // kit's sets: run it in process ("isolation": "none"). A real cloud is
+    // outside every process and runs isolated (the loopback cases here).
+    bool cloud_in_process_memory = false;
 };
 
 std::string loopback_server() {
@@ -95,8 +101,9 @@ class Kit {
     // cloudtest --conformance --json as `how` says.
     Run conformance(const DriverRun &how) {
         const fs::path config = dir_ / ("config-" + std::to_string(runs_) + ".json");
-        std::ofstream(config) << "{\"driver\": \"" << how.driver << "\", \"driver_parameters\": "
-                              << how.parameters
+        std::ofstream(config) << "{\"driver\": \"" << how.driver
+                              << "\", \"driver_parameters\": " << how.parameters
+                              << (how.cloud_in_process_memory ? ", \"isolation\": \"none\"" : "")
                               // Instances share this machine: each keeps its secret in
                               // its own directory (docs/driver-guide.md).
                               << ", \"instance_secret_path\": \"instance-secret\""
@@ -237,6 +244,7 @@ TEST_CASE("the stub passes every conformance step, SSH steps skipped with --no-s
     Kit kit;
     DriverRun how;
     how.driver = "stub";
+    how.cloud_in_process_memory = true;
     how.parameters = "{}";
     how.fault_parameters = "{\"quota_max_instances\": 0}";
     how.ssh = false;
@@ -265,6 +273,7 @@ TEST_CASE("the C example with server machines passes every conformance step") {
     fs::create_directories(kit.dir() / "machines");
     DriverRun how;
     how.driver = "example";
+    how.cloud_in_process_memory = true;
     how.parameters = "{" + parameters + "}";
     how.fault_parameters = "{" + parameters + ", \"max_instances\": 1}";
     Run run = kit.conformance(how);
@@ -277,6 +286,7 @@ TEST_CASE("the C example with in-memory machines passes with --no-ssh") {
     Kit kit;
     DriverRun how;
     how.driver = "example";
+    how.cloud_in_process_memory = true;
     how.parameters = "{}";
     how.fault_parameters = "{\"max_instances\": 1}";
     how.ssh = false;
@@ -287,6 +297,7 @@ TEST_CASE("the C++ SDK example (filecloud) passes every conformance step") {
     Kit kit;
     DriverRun how;
     how.driver = "filecloud";
+    how.cloud_in_process_memory = true;
     how.driver_dir = build_root() + "/docs/examples";
     how.parameters = "{\"dir\": \"" + (kit.dir() / "machines").string() +
                      "\", \"server_program\": \"" + loopback_server() + "\"}";
@@ -300,6 +311,7 @@ TEST_CASE("the C++ SDK example (filecloud) with file instances passes with --no-
     Kit kit;
     DriverRun how;
     how.driver = "filecloud";
+    how.cloud_in_process_memory = true;
     how.driver_dir = build_root() + "/docs/examples";
     how.parameters = "{\"dir\": \"" + (kit.dir() / "files").string() + "\"}";
     how.ssh = false;

@@ -4,9 +4,12 @@
 
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/metrics.hpp"
 
 #include <atomic>
+#include <memory>
 #include <set>
+#include <string>
 
 using cloudhost::SwapEventKind;
 
@@ -230,4 +233,43 @@ TEST_CASE("a destroy waiting for the ops limiter does not hold up a swap's drain
     destroyer.join();
     CHECK(destroyed.load());
     CHECK(hot.instance_set().instances().empty()); // served by version 2 after re-binding
+}
+
+TEST_CASE("every swap event is counted in cloudhost_hot_swap_events_total by kind") {
+    SwapFixture f;
+    f.install_by_copy("swapcloud_v1");
+    auto registry = std::make_shared<cloudhost::MetricsRegistry>();
+    auto set_options = f.set_options();
+    set_options.metrics_registry = registry;
+    {
+        cloudhost::HotSwappableInstanceSet hot(f.catalog(), set_options, f.swap_options());
+        auto kept = hot.instance_set().create(small, "img", {}, "", {});
+        f.install_by_rename("swapcloud_bad_abi", "bad.so"); // rejected
+        CHECK_FALSE(hot.sync());
+        f.install_by_rename("swapcloud_hide", "next.so"); // health_check_failed
+        CHECK_FALSE(hot.sync());
+        f.install_by_rename("swapcloud_v2", "next.so"); // swapped
+        CHECK(hot.sync());
+        kept.destroy(); // re-binds: version 1's last handle goes
+        hot.sync();     // reaps it: unloaded
+        CHECK(f.log.count(SwapEventKind::unloaded) >= 1);
+    }
+    // The metric and the event stream agree on every kind, including kinds
+    // that did not happen (no series, or 0).
+    const std::string text = registry->render();
+    INFO(text);
+    std::size_t kinds_seen = 0;
+    for (int k = 0; k <= static_cast<int>(SwapEventKind::driver_down); ++k) {
+        const auto kind = static_cast<SwapEventKind>(k);
+        const std::string series = "cloudhost_hot_swap_events_total{driver=\"swapcloud\","
+                                   "instance_set_id=\"zzzzz-zzzzz-hotswaptest0001\",kind=\"" +
+                                   std::string(cloudhost::swap_event_name(kind)) + "\"} ";
+        const auto at = text.find(series);
+        const double value =
+            at == std::string::npos ? 0 : std::stod(text.substr(at + series.size()));
+        INFO("kind " << cloudhost::swap_event_name(kind));
+        CHECK(value == double(f.log.count(kind)));
+        kinds_seen += value > 0;
+    }
+    CHECK(kinds_seen >= 5); // found, rejected, loaded, health_check_failed, swapped, unloaded
 }

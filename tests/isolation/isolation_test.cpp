@@ -335,3 +335,22 @@ TEST_CASE("kill -9 during an 8-thread Create/Instances/SetTags/Destroy load thro
     CHECK(list_after_restart().empty());
     set.stop();
 }
+
+TEST_CASE("a helper started by a thread that then exits lives on; it dies with the host only") {
+    // Linux sends the parent-death signal when the *thread* that forked the
+    // child exits. A helper started from a dispatcher's short-lived worker
+    // (or hot swap's watcher thread) must not die with that thread.
+    Fixture f;
+    std::unique_ptr<cloudhost::isolation::IsolatedEndpoint> ep;
+    std::thread starter([&] {
+        ep = f.open("stub", "{}");
+        list(*ep); // the helper is up and serving
+    });
+    starter.join();
+    REQUIRE(ep);
+    const auto pid = ep->helper_pid();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // a signal would have landed
+    list(*ep);
+    CHECK(ep->helper_pid() == pid);
+    CHECK(ep->helpers_started() == 1);
+}

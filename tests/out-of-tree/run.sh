@@ -241,13 +241,16 @@ export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # ---- 5./6. cloudtest --conformance on the out-of-tree C and C++ SDK examples --
 # Their instances are real servers (the installed cloudhost-loopback-server);
 # the host proves identity with the tag verifier. The examples keep their
-# cloud in the library's memory, so the CLI's exit stops every server it made.
+# cloud in the library's memory, so the CLI's exit stops every server it made;
+# and they run in process ("isolation": "none"): an isolated set has a helper
+# process of its own, and a cloud in one process's memory is not shared with
+# the kit's other sets (tests/cloudtest/conformance_test.cpp says the same).
 #   usage: cloudtest_server_example LABEL DRIVER ID MACHINES PARAMETERS_JSON
 #          FAULT_PARAMETERS_JSON|"" SKIPPED_STEPS
 cloudtest_server_example() {
     local label=$1 driver=$2 id=$3 machines=$4 parameters=$5 fault=$6 skipped=$7 address
     cat >"$work/$driver-servers.json" <<EOF
-{"driver": "$driver", "driver_dirs": ["$vendor/drivers"],
+{"driver": "$driver", "driver_dirs": ["$vendor/drivers"], "isolation": "none",
  "driver_parameters": $parameters,
  "instance_set_id": "$id",
  "instance_secret_path": "instance-secret",
