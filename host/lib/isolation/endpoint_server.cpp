@@ -222,10 +222,13 @@ class Server : public std::enable_shared_from_this<Server> {
             return;
         }
         if (op == Op::release) { // cheap and never blocks on the driver's cloud
-            const auto ref = root.at(3, "ref").u64();
-            if (auto ep = endpoint()) {
-                ep->release(ref);
-                outstanding_.fetch_sub(1);
+            auto ep = endpoint();
+            for (std::size_t i = 3; i < root.size(); ++i) { // a batch: ref...
+                const auto ref = root.at(i, "ref").u64();
+                if (ep) {
+                    ep->release(ref);
+                    outstanding_.fetch_sub(1);
+                }
             }
             return;
         }

@@ -299,6 +299,14 @@ struct IsolatedEndpoint::State {
     std::mutex refs_mutex;
     std::unordered_map<InstanceRef, RefEntry> refs;
     InstanceRef next_token = 1;
+    // Released helper refs not yet sent, all of helper `pending_generation`:
+    // one RELEASE message carries up to release_batch of them, sent when the
+    // batch is full, before the next call and when the set closes. (A
+    // message per reference made dropping 10,000 listed instances 13x the
+    // in-process time.)
+    static constexpr std::size_t release_batch = 512;
+    std::vector<std::uint64_t> pending_releases;
+    std::uint64_t pending_generation = 0;
     std::mutex rebind_mutex;
     std::uint64_t rebind_generation = 0;
     std::unordered_map<std::string, std::uint64_t> rebind_table;
@@ -425,6 +433,7 @@ struct IsolatedEndpoint::State {
     std::shared_ptr<Message> call_on(const std::shared_ptr<Connection> &conn, Op op,
                                      std::size_t nargs, const std::function<void(Writer &)> &args,
                                      CommandRunner *runner) {
+        flush_releases(*conn);
         const int level = static_cast<int>(logger->level());
         if (conn->sent_level.exchange(level) != level) {
             Writer w;
@@ -668,31 +677,63 @@ struct IsolatedEndpoint::State {
 
     void release(InstanceRef token) noexcept {
         try {
-            RefEntry entry;
+            std::vector<std::uint64_t> full;
+            std::uint64_t generation = 0;
             {
                 std::lock_guard lock(refs_mutex);
                 auto it = refs.find(token);
                 if (it == refs.end())
                     return;
-                entry = std::move(it->second);
+                generation = it->second.generation;
+                if (pending_generation != generation) { // those died with their helper
+                    pending_releases.clear();
+                    pending_generation = generation;
+                }
+                pending_releases.push_back(it->second.helper_ref);
                 refs.erase(it);
+                if (pending_releases.size() >= release_batch)
+                    full.swap(pending_releases);
             }
+            if (full.empty())
+                return;
             std::shared_ptr<Connection> conn;
             {
                 std::lock_guard lock(mutex);
                 conn = current;
             }
-            if (!conn || conn->dead() || conn->generation != entry.generation)
-                return; // that helper is gone and its references with it
-            Writer w;
-            w.array(4)
-                .u64(static_cast<std::uint64_t>(Kind::call))
-                .u64(0)
-                .u64(static_cast<std::uint64_t>(Op::release))
-                .u64(entry.helper_ref);
-            conn->send(w);
+            if (conn && conn->generation == generation)
+                send_releases(*conn, full);
         } catch (...) {
         }
+    }
+
+    // Sends the pending releases of `conn`'s helper, if any.
+    void flush_releases(Connection &conn) noexcept {
+        try {
+            std::vector<std::uint64_t> batch;
+            {
+                std::lock_guard lock(refs_mutex);
+                if (pending_generation == conn.generation)
+                    batch.swap(pending_releases);
+            }
+            if (!batch.empty())
+                send_releases(conn, batch);
+        } catch (...) {
+        }
+    }
+
+    // [CALL, 0, RELEASE, ref...]: no reply.
+    static void send_releases(Connection &conn, const std::vector<std::uint64_t> &helper_refs) {
+        if (conn.dead())
+            return; // that helper is gone and its references with it
+        Writer w;
+        w.array(3 + helper_refs.size())
+            .u64(static_cast<std::uint64_t>(Kind::call))
+            .u64(0)
+            .u64(static_cast<std::uint64_t>(Op::release));
+        for (const auto ref : helper_refs)
+            w.u64(ref);
+        conn.send(w);
     }
 
     // Copies the live helper's driver metrics into the host's registry; a
@@ -733,8 +774,10 @@ struct IsolatedEndpoint::State {
             closing = true;
             conn = std::move(current);
         }
-        if (conn)
+        if (conn) {
+            flush_releases(*conn); // the helper frees the set only once every ref is back
             conn->close();
+        }
     }
 };
 

@@ -24,7 +24,7 @@
 //             config_json instance_set_id shared_tags log_level -> nil
 //   CREATE    type image_id tags init_command public_key|nil -> [desc]
 //   INSTANCES filter needs_tags                             -> [desc...]
-//   QUOTA_GROUP type -> str          STOP -> nil       RELEASE ref (id 0)
+//   QUOTA_GROUP type -> str          STOP -> nil       RELEASE ref... (id 0)
 //   STRING ref -> str|nil            TAGS ref -> tags  SET_TAGS ref tags -> nil
 //   DESTROY ref -> nil               ADDRESS ref -> str  REMOTE_USER ref -> str
 //   VERIFY_HOST_KEY ref key has_runner -> nil
