@@ -3,8 +3,8 @@
 // is handed, and a /proc check that no helper process is left.
 #pragma once
 
-#include "isolation/isolated_endpoint.hpp"
 #include "helper_processes.hpp"
+#include "isolation/isolated_endpoint.hpp"
 #include "temp_dir.hpp"
 
 #include "cloudhost/catalog.hpp"

@@ -1,8 +1,8 @@
 #include "cloudhost/ssh_executor.hpp"
 
 #include "cloudhost/errors.hpp"
-#include "metrics/host_metrics.hpp"
 #include "cloudhost/printable.hpp"
+#include "metrics/host_metrics.hpp"
 #include "ssh_connection.hpp"
 
 #include <spdlog/spdlog.h>
