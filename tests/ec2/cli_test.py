@@ -5,6 +5,8 @@ per run, so that each is its own meson test:
 
   cloudtest        `cloudhost cloudtest` passes end to end (RunInstances, listed
                    at once, boot, SSH with the instance secret, TerminateInstances)
+  conformance      `cloudhost cloudtest --conformance` passes every rule but the
+                   typed error (no fault a driver parameter can ask for)
   lifecycle        create --wait, list --tag, tag, exec, destroy --wait, each a
                    separate process
   keypair-once     two processes creating with the same SSH key: one
@@ -153,6 +155,21 @@ def case_cloudtest(box):
     expect(box.listed() == [], "nothing left listed")
 
 
+def case_conformance(box):
+    # Every rule of the kit (docs/driver-guide.md "Conformance") on the ec2
+    # driver, isolated as the CLI runs an unsigned driver. The endpoint has no
+    # knob a driver parameter can turn into a typed error: that step skips.
+    result = box.cli("cloudtest", "--conformance", "--settle", "30s", "--json", status=None)
+    report = json.loads(result.stdout)
+    bad = [s for s in report["steps"] if not s["ok"]]
+    expect(not bad and report["ok"] is True, "cloudtest --conformance passed", result.stdout,
+           result.stderr)
+    skipped = sorted(s["name"] for s in report["steps"] if s["skipped"])
+    expect(skipped == ["typed error"], "only the typed error step skipped", skipped)
+    expect(len(report["steps"]) >= 12, "every conformance step ran", result.stdout)
+    expect(box.listed() == [], "nothing left listed")
+
+
 def case_lifecycle(box):
     created = box.cli("create", "--type", "small", "--tag", "team=batch", "--wait", "--json")
     instance = json.loads(created.stdout)
@@ -197,7 +214,7 @@ def case_errors(box):
     expect(box.listed() == [], "no instance was made")
 
 
-CASES = {"cloudtest": case_cloudtest, "lifecycle": case_lifecycle,
+CASES = {"cloudtest": case_cloudtest, "conformance": case_conformance, "lifecycle": case_lifecycle,
          "keypair-once": case_keypair_once, "errors": case_errors}
 
 

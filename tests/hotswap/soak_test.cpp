@@ -6,10 +6,15 @@
 // at the end. Run on swapcloud (a minimal file-backed test driver), on the
 // stub (its "state_dir" cloud: files every loaded version sees; an
 // in-memory stub cloud lives inside one loaded copy, so no second version
-// could see it) and on loopback (real server processes).
+// could see it) and on loopback (real server processes). With
+// CLOUDHOST_SWAP_SOAK_ISOLATION=process every version runs in a helper
+// process of its own (the meson test hotswap_soak_isolated): a swap starts
+// the new helper, and retiring a version is its helper's exit.
+#include "helper_processes.hpp"
 #include "swap_fixture.hpp"
 
 #include "cloudhost/driver_library.hpp"
+#include "cloudhost/isolation.hpp"
 #include "cloudhost/ssh_key.hpp"
 
 #include <atomic>
@@ -18,6 +23,11 @@
 using cloudhost::SwapEventKind;
 
 namespace {
+
+cloudhost::IsolationMode soak_isolation() {
+    const char *text = std::getenv("CLOUDHOST_SWAP_SOAK_ISOLATION");
+    return text ? cloudhost::parse_isolation_mode(text) : cloudhost::IsolationMode::none;
+}
 
 int soak_swaps() {
     const char *text = std::getenv("CLOUDHOST_SWAP_SOAK_SWAPS");
@@ -36,7 +46,9 @@ void soak(const std::string &driver) {
     std::vector<std::set<std::string>> kept(8); // per thread: created, not destroyed
     const int swaps = soak_swaps();
     {
-        cloudhost::HotSwappableInstanceSet hot(f.catalog(), f.set_options(), f.swap_options());
+        auto set_options = f.set_options();
+        set_options.isolation.mode = soak_isolation();
+        cloudhost::HotSwappableInstanceSet hot(f.catalog(), set_options, f.swap_options());
         auto set = hot.instance_set();
         hot.start_watching();
 
@@ -112,6 +124,8 @@ void soak(const std::string &driver) {
     }
     for (const auto &library : libraries)
         CHECK_FALSE(cloudhost::is_library_loaded(library));
+    if (soak_isolation() == cloudhost::IsolationMode::process)
+        CHECK(test_support::helper_children().empty()); // every retired version's helper exited
 }
 
 } // namespace
