@@ -85,8 +85,21 @@ struct InstanceDesc {
     detail::InstanceRef ref;
     std::string id;
     std::string provider_type;
-    Tags tags;
+    // Distinct keys (a driver's repeated key: its last value, as a Tags map
+    // would keep); a vector, not a map: one allocation per instance when
+    // listing thousands.
+    std::vector<std::pair<std::string, std::string>> tags;
 };
+
+void add_tag(std::vector<std::pair<std::string, std::string>> &tags, std::string_view key,
+             std::string_view value) {
+    for (auto &[k, v] : tags)
+        if (k == key) {
+            v.assign(value);
+            return;
+        }
+    tags.emplace_back(key, value);
+}
 
 class CollectingVisitor final : public detail::InstanceVisitor {
   public:
@@ -94,8 +107,17 @@ class CollectingVisitor final : public detail::InstanceVisitor {
     bool take(detail::InstanceRef ref, const detail::InstanceDescView &desc) noexcept override {
         try {
             InstanceDesc d{ref, std::string(desc.id), std::string(desc.provider_type), {}};
-            for (const auto &[k, v] : desc.tags)
-                d.tags.insert_or_assign(std::string(k), std::string(v));
+            d.tags.reserve(desc.tags.size());
+            if (desc.tags.size() <= 64) {
+                for (const auto &[k, v] : desc.tags)
+                    add_tag(d.tags, k, v);
+            } else { // many tags: dedupe through a map rather than pairwise
+                Tags distinct;
+                for (const auto &[k, v] : desc.tags)
+                    distinct.insert_or_assign(std::string(k), std::string(v));
+                for (auto &[k, v] : distinct)
+                    d.tags.emplace_back(k, std::move(v));
+            }
             out.push_back(std::move(d));
             return true;
         } catch (...) {
@@ -322,7 +344,9 @@ class Server : public std::enable_shared_from_this<Server> {
         w.array(descs.size());
         for (const auto &d : descs) {
             w.array(4).u64(d.ref).str(d.id).str(d.provider_type);
-            write_tags(w, d.tags);
+            w.map(d.tags.size());
+            for (const auto &[k, v] : d.tags)
+                w.str(k).str(v);
         }
         outstanding_.fetch_add(static_cast<long>(descs.size()));
     }

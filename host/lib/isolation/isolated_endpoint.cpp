@@ -584,9 +584,8 @@ struct IsolatedEndpoint::State {
                 nullptr);
             std::unordered_map<std::string, std::uint64_t> table;
             each_desc(*conn, *reply,
-                      [&](std::uint64_t ref, std::string_view iid, std::string_view, const Tags &) {
-                          table.emplace(std::string(iid), ref);
-                      });
+                      [&](std::uint64_t ref, std::string_view iid, std::string_view,
+                          const TagViews &) { table.emplace(std::string(iid), ref); });
             rebind_table = std::move(table);
             rebind_generation = conn->generation;
         }
@@ -605,12 +604,14 @@ struct IsolatedEndpoint::State {
 
     // Walks [desc...] of a create/instances reply; a bad one is a protocol
     // fault of the helper (its in-process endpoint checked ids already).
+    using TagViews = std::vector<std::pair<std::string_view, std::string_view>>;
     void each_desc(Connection &conn, const Message &reply,
                    const std::function<void(std::uint64_t, std::string_view, std::string_view,
-                                            const Tags &)> &fn) {
+                                            const TagViews &)> &fn) {
         try {
             const auto list = reply.root().at(3, "instances");
             const auto n = list.size();
+            TagViews tags; // reused: no allocation per instance
             for (std::size_t i = 0; i < n; ++i) {
                 const auto d = list.at(i, "instance");
                 const auto ref = d.at(0, "ref").u64();
@@ -618,7 +619,7 @@ struct IsolatedEndpoint::State {
                 if (id.empty() || id.size() > max_instance_id || detail::text_problem(id))
                     throw ProtocolError("instance id empty, too long or not printable");
                 const auto type = d.at(2, "provider type").str();
-                const auto tags = read_tags(d.at(3, "tags"));
+                read_tag_views(d.at(3, "tags"), tags);
                 fn(ref, id, type, tags);
             }
         } catch (const ProtocolError &e) {
@@ -639,22 +640,18 @@ struct IsolatedEndpoint::State {
             throw DriverCrashedError(label + ": " + conn->death_reason());
         }
         std::vector<InstanceRef> dropped;
-        each_desc(
-            *conn, reply,
-            [&](std::uint64_t ref, std::string_view id, std::string_view type, const Tags &tags) {
-                InstanceRef token;
-                {
-                    std::lock_guard lock(refs_mutex);
-                    token = next_token++;
-                    refs.emplace(token, RefEntry{conn->generation, ref, std::string(id)});
-                }
-                std::vector<std::pair<std::string_view, std::string_view>> views;
-                views.reserve(tags.size());
-                for (const auto &[k, v] : tags)
-                    views.emplace_back(k, v);
-                if (!visitor.take(token, detail::InstanceDescView{id, type, views}))
-                    dropped.push_back(token);
-            });
+        each_desc(*conn, reply,
+                  [&](std::uint64_t ref, std::string_view id, std::string_view type,
+                      const TagViews &tags) {
+                      InstanceRef token;
+                      {
+                          std::lock_guard lock(refs_mutex);
+                          token = next_token++;
+                          refs.emplace(token, RefEntry{conn->generation, ref, std::string(id)});
+                      }
+                      if (!visitor.take(token, detail::InstanceDescView{id, type, tags}))
+                          dropped.push_back(token);
+                  });
         for (auto token : dropped)
             release(token);
     }

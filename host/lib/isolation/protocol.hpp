@@ -93,6 +93,10 @@ WireError read_error(const Value &message, std::size_t first);
 
 void write_tags(Writer &w, const Tags &tags);
 Tags read_tags(const Value &v);
+// The same checks, without copies: `out` gets views into the message (valid
+// while it lives), in the sender's order. For listings of many instances.
+void read_tag_views(const Value &v,
+                    std::vector<std::pair<std::string_view, std::string_view>> &out);
 void write_instance_type(Writer &w, const InstanceType &type);
 InstanceType read_instance_type(const Value &v);
 void write_metrics_snapshot(Writer &w, const std::vector<detail::FamilySnapshot> &families);
