@@ -15,7 +15,9 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
     void format(const spdlog::details::log_msg &msg, const std::tm &,
                 spdlog::memory_buf_t &dest) override {
         rapidjson::StringBuffer buffer;
-        rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+        // ASCII, as json_output.hpp's JsonWriter: no C1 control reaches a terminal.
+        rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::ASCII<>> writer(
+            buffer);
         const std::string valid =
             utf8_or_replacement(std::string_view(msg.payload.data(), msg.payload.size()));
         writer.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));

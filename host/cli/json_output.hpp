@@ -10,7 +10,10 @@
 
 namespace cloudhost::cli {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// ASCII output (\uXXXX for the rest): valid for every JSON decoder, and a
+// C1 control from a driver (U+009B is CSI to many terminals) stays inert.
+using JsonWriter =
+    rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::ASCII<>>;
 
 // Which tag values CLI output replaces by "(redacted)": the instance secret
 // (`<prefix>InstanceSecret`, the proof of an instance's identity) and any tag

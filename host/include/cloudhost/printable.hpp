@@ -1,7 +1,8 @@
 // Text from outside (drivers, files, users, the network) made safe to show.
 // Every escape in cloudhost goes through escape_text(): error messages,
 // tables, progress and log lines, so one rule decides what reaches a
-// terminal. JSON output goes through utf8_or_replacement().
+// terminal. JSON output goes through utf8_or_replacement() and is written as
+// ASCII (\uXXXX for the rest), so no C1 control reaches a terminal there.
 #pragma once
 
 #include "cloudhost/export.hpp"
@@ -19,6 +20,8 @@ struct CLOUDHOST_API EscapeStyle {
     bool escape_quotes = false;
     // Show at most this many input bytes, then "...".
     std::size_t max_bytes = std::string_view::npos;
+    // Keep '\n' and '\t' (a command's output shown as lines).
+    bool keep_line_breaks = false;
 };
 
 // `s` with control characters (C0, DEL, and C1 as U+0080-U+009F) and bytes

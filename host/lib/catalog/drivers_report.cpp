@@ -73,7 +73,9 @@ void write_drivers_table(std::ostream &out, const std::vector<DriverFile> &files
 void write_drivers_json(std::ostream &out, const std::vector<DriverFile> &files,
                         IsolationMode isolation) {
     rapidjson::OStreamWrapper stream(out);
-    rapidjson::Writer<rapidjson::OStreamWrapper> writer(stream);
+    // ASCII (\uXXXX for the rest), as the CLI's JSON: no C1 control reaches a terminal.
+    rapidjson::Writer<rapidjson::OStreamWrapper, rapidjson::UTF8<>, rapidjson::ASCII<>> writer(
+        stream);
     const auto string_or_null = [&](bool known, const std::string &s) {
         if (known) {
             const std::string valid = utf8_or_replacement(s); // file names are any bytes

@@ -2,6 +2,7 @@
 
 #include "cloudhost/errors.hpp"
 #include "cloudhost/poll_until.hpp"
+#include "cloudhost/printable.hpp"
 #include "cloudhost/tag_rules.hpp"
 #include "cloudhost/tag_verifier.hpp"
 
@@ -725,42 +726,7 @@ const char *expected_error_name(ExpectedError error) noexcept {
 }
 
 std::string printable_output(std::string_view text) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(text.size());
-    auto escape = [&out](unsigned char c) {
-        out += "\\x";
-        out += digits[c >> 4];
-        out += digits[c & 0x0f];
-    };
-    for (std::size_t i = 0; i < text.size();) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-                escape(c);
-            else
-                out += static_cast<char>(c);
-            ++i;
-            continue;
-        }
-        // A well-formed multi-byte sequence passes; anything else is escaped
-        // byte by byte.
-        const std::size_t len = (c >> 5) == 0x6    ? 2
-                                : (c >> 4) == 0xe  ? 3
-                                : (c >> 3) == 0x1e ? 4
-                                                   : 0;
-        bool ok = len > 0 && i + len <= text.size();
-        for (std::size_t k = 1; ok && k < len; ++k)
-            ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
-        if (ok) {
-            out.append(text.substr(i, len));
-            i += len;
-        } else {
-            escape(c);
-            ++i;
-        }
-    }
-    return out;
+    return escape_text(text, {.keep_line_breaks = true});
 }
 
 std::string excerpt(std::string_view text, std::size_t limit) {

@@ -1,6 +1,7 @@
 #include "abi_errors.hpp"
 
 #include "cloudhost/errors.hpp"
+#include "cloudhost/printable.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -43,18 +44,7 @@ void fill(ch_error *error, ch_status status, int64_t retry_ns, const char *messa
 
 std::string driver_text(std::string_view text) {
     text = text.substr(0, std::min(text.find('\0'), std::size_t{CH_ERROR_MESSAGE_MAX}));
-    std::string out;
-    out.reserve(text.size());
-    for (const unsigned char c : text) {
-        if (c < 0x20 || c == 0x7f) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "\\x%02x", c);
-            out += hex;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
+    return escape_text(text);
 }
 
 void throw_driver_error(ch_status status, const ch_error &error, std::string_view operation) {

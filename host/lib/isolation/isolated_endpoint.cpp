@@ -10,6 +10,7 @@
 
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/printable.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -32,20 +33,7 @@ constexpr std::size_t max_instance_id = 1024;
 // What a helper says reaches the host's log: control bytes and malformed
 // UTF-8 escaped, so a driver cannot forge log lines or drive a terminal.
 std::string escape_for_log(std::string_view text) {
-    if (!detail::text_problem(text))
-        return std::string(text);
-    std::string out;
-    static const char hex[] = "0123456789abcdef";
-    for (const unsigned char c : text) {
-        if (c >= 0x20 && c < 0x7f) {
-            out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return escape_text(text);
 }
 
 std::string millis(std::chrono::milliseconds d) {

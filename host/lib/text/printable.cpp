@@ -52,6 +52,11 @@ std::string escape_text(std::string_view s, EscapeStyle style) {
     out.reserve(shown.size());
     for (std::size_t i = 0; i < shown.size();) {
         const auto c = static_cast<unsigned char>(shown[i]);
+        if (style.keep_line_breaks && (c == '\n' || c == '\t')) {
+            out += static_cast<char>(c);
+            ++i;
+            continue;
+        }
         if (c < 0x20 || c == 0x7f || (style.escape_quotes && (c == '"' || c == '\\'))) {
             append_hex(out, c);
             ++i;
