@@ -453,3 +453,18 @@ TEST_CASE("a driver loaded for a helper process is copied and verified but never
     CHECK(in_process->mapped());
     CHECK(driver_code_ran());
 }
+
+TEST_CASE("a loaded library carries the SHA-256 the catalog verified, mapped or not") {
+    BadFilesDir dir;
+    Catalog catalog(dir.options());
+    std::string scanned;
+    for (const auto &file : catalog.scan())
+        if (file.ok && file.info && file.info->name == "fixture" && file.info->version == "1.1.0")
+            scanned = file.sha256;
+    REQUIRE(scanned.size() == 64);
+    for (const auto mode : {cloudhost::IsolationMode::none, cloudhost::IsolationMode::process}) {
+        auto library = catalog.load("fixture", "", mode);
+        CHECK(library->sha256() == scanned);
+        CHECK(library->path().filename() == scanned + ".so"); // the private copy's name agrees
+    }
+}

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace cloudhost {
@@ -31,14 +32,17 @@ class CLOUDHOST_API DriverLibrary {
     // Loads `path`, checks that the entry point is defined by that file
     // itself (not resolved from one of its dependencies), negotiates the ABI
     // version and fetches the function table. Throws LoadError naming the
-    // path, the stage and the reason.
-    static std::shared_ptr<DriverLibrary> open(const std::filesystem::path &path, DriverInfo info);
+    // path, the stage and the reason. `sha256`: the digest of the bytes at
+    // `path` as the loader (Catalog) verified them, carried by the handle;
+    // empty when the caller did not compute one.
+    static std::shared_ptr<DriverLibrary> open(const std::filesystem::path &path, DriverInfo info,
+                                               std::string sha256 = {});
     // The same verified private copy, not mapped in this process: an
     // isolated driver, which only its helper process loads (so not even its
     // constructors run in the host). Its function table is all NULL, abi_version() 0
     // (the helper negotiates); an in-process endpoint refuses it.
     static std::shared_ptr<DriverLibrary> unmapped(const std::filesystem::path &path,
-                                                   DriverInfo info);
+                                                   DriverInfo info, std::string sha256 = {});
 
     ~DriverLibrary();
     DriverLibrary(const DriverLibrary &) = delete;
@@ -46,6 +50,8 @@ class CLOUDHOST_API DriverLibrary {
 
     const DriverInfo &info() const noexcept { return info_; }
     const std::filesystem::path &path() const noexcept { return path_; }
+    // Lower-case hex SHA-256 of the loaded bytes, or "" (see open()).
+    const std::string &sha256() const noexcept { return sha256_; }
     uint32_t abi_version() const noexcept { return abi_version_; }
     // False for unmapped(): no code of this driver runs in this process.
     bool mapped() const noexcept { return handle_ != nullptr; }
@@ -75,6 +81,7 @@ class CLOUDHOST_API DriverLibrary {
     friend struct detail::InternalAccess; // the function table: cloudhost/internal/access.hpp
     DriverLibrary() = default;
     std::filesystem::path path_;
+    std::string sha256_;
     DriverInfo info_;
     void *handle_ = nullptr;
     uint32_t abi_version_ = 0;

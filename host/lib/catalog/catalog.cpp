@@ -193,11 +193,11 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
     if (resolve_isolation(isolation, verdict) == IsolationMode::process) {
         spdlog::debug("driver {} {} prepared for a helper process at {} (copy of {})", name,
                       verdict.info->version, copy.string(), chosen->path.string());
-        return DriverLibrary::unmapped(copy, *verdict.info);
+        return DriverLibrary::unmapped(copy, *verdict.info, verdict.sha256);
     }
     spdlog::debug("loading driver {} {} from {} (copy of {})", name, verdict.info->version,
                   copy.string(), chosen->path.string());
-    return DriverLibrary::open(copy, *verdict.info);
+    return DriverLibrary::open(copy, *verdict.info, verdict.sha256);
 }
 
 } // namespace cloudhost

@@ -43,9 +43,9 @@ bool is_exact_pin(const std::string &constraint) {
     }
 }
 
-// Private copies are named <sha256>.so (see Catalog::load).
+// The digest the catalog verified: every version here comes from it.
 std::string sha_of(const DriverLibrary &library) {
-    return library.path().stem().string();
+    return library.sha256();
 }
 
 struct Retired {

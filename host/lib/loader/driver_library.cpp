@@ -62,7 +62,7 @@ void DriverLibrary::set_keep_loaded(bool keep) noexcept {
 }
 
 std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &path,
-                                                   DriverInfo info) {
+                                                   DriverInfo info, std::string sha256) {
     const std::string where = path.string() + ": ";
     note_process_exit();
     void *handle = nullptr;
@@ -79,6 +79,7 @@ std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &
 
     std::shared_ptr<DriverLibrary> lib(new DriverLibrary);
     lib->path_ = path;
+    lib->sha256_ = std::move(sha256);
     lib->info_ = std::move(info);
     lib->handle_ = handle; // from here on the destructor closes it
 
@@ -130,9 +131,10 @@ std::shared_ptr<DriverLibrary> DriverLibrary::open(const std::filesystem::path &
 }
 
 std::shared_ptr<DriverLibrary> DriverLibrary::unmapped(const std::filesystem::path &path,
-                                                       DriverInfo info) {
+                                                       DriverInfo info, std::string sha256) {
     std::shared_ptr<DriverLibrary> lib(new DriverLibrary);
     lib->path_ = path;
+    lib->sha256_ = std::move(sha256);
     lib->info_ = std::move(info);
     return lib;
 }
