@@ -127,7 +127,8 @@ std::vector<Result> list_10k() {
     const auto base = list_ms(*in_process(config));
     const auto iso = list_ms(*isolated(config, std::chrono::microseconds(0)));
     return {{"isolation_instances_10k", iso, "ms", "same listing in process", base,
-             "Instances() of 10,000 stub instances, released after, median of 5 (no spinning: the default)"}};
+             "Instances() of 10,000 stub instances, released after, median of 5 (no spinning: the "
+             "default)"}};
 }
 
 std::vector<Result> restart() {
