@@ -3,6 +3,7 @@
 // helper: the host survives, every call gets a typed error within its
 // deadline, the next call after the restart succeeds, and no helper process
 // is left behind.
+#include "helper_crash.hpp"
 #include "isolation_fixture.hpp"
 
 #include "cloudhost/instance_set.hpp"
@@ -38,24 +39,8 @@ void list(cloudhost::detail::DriverEndpoint &ep, const Tags &filter = {}) {
 
 } // namespace
 
-// Under AddressSanitizer or ThreadSanitizer a SIGSEGV in the helper is caught
-// by the sanitizer's handler, which reports it and exits with a status
-// instead of dying by the signal.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define ISOLATION_TEST_UNDER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define ISOLATION_TEST_UNDER_ASAN 1
-#endif
-
 static bool names_segfault(const std::string &what) {
-#ifdef ISOLATION_TEST_UNDER_ASAN
-    if (what.find("status") != std::string::npos)
-        return true;
-#endif
-    return what.find("signal 11") != std::string::npos;
+    return test_support::reports_fatal_signal(what, "signal 11");
 }
 
 TEST_CASE("segfault in Instances: every caller gets DriverCrashedError naming the signal, the next "
