@@ -3,6 +3,7 @@
 // test starts the CLI, signals it, and checks how it ended and that nothing
 // it started (a cloudhost-driver-host helper, an instance) is left.
 #include "background_cli.hpp"
+#include "build_root.hpp"
 #include "helper_crash.hpp"
 #include "subprocess.hpp"
 #include "temp_dir.hpp"
@@ -20,13 +21,9 @@ using namespace cloudhost::test;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-namespace {
+using test_support::build_root;
 
-std::string build_root() {
-    const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
-    REQUIRE_MESSAGE(root, "CLOUDHOST_BUILD_ROOT is not set (run through meson test)");
-    return root;
-}
+namespace {
 
 std::string cli_path() {
     return build_root() + "/host/cli/cloudhost";

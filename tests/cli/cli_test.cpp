@@ -1,6 +1,7 @@
 // The cloudhost command line against the real loopback driver: every command
 // runs as its own process, so an instance created by one process is listed,
 // executed on and destroyed by others.
+#include "build_root.hpp"
 #include "subprocess.hpp"
 #include "temp_dir.hpp"
 
@@ -15,13 +16,9 @@
 using namespace cloudhost::test;
 namespace fs = std::filesystem;
 
-namespace {
+using test_support::build_root;
 
-std::string build_root() {
-    const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
-    REQUIRE_MESSAGE(root, "CLOUDHOST_BUILD_ROOT is not set (run through meson test)");
-    return root;
-}
+namespace {
 
 // Processes whose command line mentions `needle` (leaked loopback servers).
 int processes_mentioning(const std::string &needle) {

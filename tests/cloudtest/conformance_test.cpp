@@ -2,6 +2,7 @@
 // process, real driver .so files, real SSH servers. The good drivers pass
 // every step; each defective driver (defective_driver.cpp, one rule broken)
 // fails exactly the step proving that rule, with a message naming it.
+#include "build_root.hpp"
 #include "subprocess.hpp"
 #include "temp_dir.hpp"
 
@@ -17,13 +18,9 @@
 using namespace cloudhost::test;
 namespace fs = std::filesystem;
 
-namespace {
+using test_support::build_root;
 
-std::string build_root() {
-    const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
-    REQUIRE_MESSAGE(root, "CLOUDHOST_BUILD_ROOT is not set (run through meson test)");
-    return root;
-}
+namespace {
 
 struct Step {
     bool ok = false;

@@ -3,6 +3,7 @@
 // as the host sees them, the host's rate-limit gate (no call reaches the
 // endpoint before EarliestRetry), subnet failover, pagination, credential
 // refresh through IMDSv2, connection reuse from many threads.
+#include "build_root.hpp"
 #include "endpoint_process.hpp"
 #include "temp_dir.hpp"
 
@@ -27,13 +28,9 @@ using namespace cloudhost;
 using cloudhost::test::EndpointProcess;
 using cloudhost::test::TempDir;
 
-namespace {
+using test_support::build_root;
 
-std::string build_root() {
-    const char *root = std::getenv("CLOUDHOST_BUILD_ROOT");
-    REQUIRE_MESSAGE(root, "CLOUDHOST_BUILD_ROOT is not set (run through meson test)");
-    return root;
-}
+namespace {
 
 std::shared_ptr<DriverLibrary> ec2_driver(const TempDir &dir) {
     CatalogOptions options;
