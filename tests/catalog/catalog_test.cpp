@@ -1,5 +1,5 @@
 #include "catalog/library_search.hpp" // internal: ld.so.conf parsing
-#include "catalog/private_copy.hpp"   // internal: ensure_private_dir
+#include "catalog/private_copy.hpp"   // internal: ensure_private_dir, the collector
 #include "cloudhost/catalog.hpp"
 #include "cloudhost/errors.hpp"
 #include "cloudhost/internal/drivers_report.hpp"
@@ -9,6 +9,8 @@
 #include <rapidjson/document.h>
 
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,7 +19,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -467,4 +472,186 @@ TEST_CASE("a loaded library carries the SHA-256 the catalog verified, mapped or 
         CHECK(library->sha256() == scanned);
         CHECK(library->path().filename() == scanned + ".so"); // the private copy's name agrees
     }
+}
+
+TEST_CASE("one rule chooses the version: highest ok match of the name, eligible") {
+    auto file = [](std::string name, std::string version, bool ok = true) {
+        DriverFile f;
+        f.path = name + "-" + version + ".so";
+        f.info = cloudhost::DriverInfo{};
+        f.info->name = std::move(name);
+        f.info->version = std::move(version);
+        f.ok = ok;
+        f.sha256 = f.path.string();
+        return f;
+    };
+    const std::vector<DriverFile> files = {
+        file("a", "1.0.0"),         file("a", "2.1.0"),      file("a", "3.0.0", false),
+        file("a", "2.0.0"),         file("b", "9.0.0"),      file("a", "2.2.0-rc.1"),
+        file("a", "not-a-version"),
+    };
+    auto chosen = [&](const std::string &constraint,
+                      std::function<bool(const DriverFile &)> eligible = {}) -> std::string {
+        const DriverFile *f = cloudhost::choose_driver_version(
+            files, "a", cloudhost::VersionConstraint::parse(constraint), eligible);
+        return f ? f->info->version : "none";
+    };
+    CHECK(chosen("") == "2.2.0-rc.1"); // the empty constraint accepts prereleases
+    CHECK(chosen(">=1") == "2.1.0");   // a rejected 3.0.0 never counts
+    CHECK(chosen("<2") == "1.0.0");
+    CHECK(chosen(">=4") == "none");
+    CHECK(chosen(">=2.2.0-rc.1") == "2.2.0-rc.1");
+    // Not eligible (hot swap: failed before, or still being written): the
+    // next highest, not nothing.
+    CHECK(chosen(">=1", [](const DriverFile &f) { return f.info->version != "2.1.0"; }) ==
+          "2.0.0");
+    CHECK(cloudhost::choose_driver_version(files, "c") == nullptr);
+}
+
+namespace {
+
+// A driver file whose content (and so private copy) differs per `variant`:
+// bytes appended past the end of an ELF file change its hash, not its meaning.
+void write_variant(const fs::path &file, int variant) {
+    auto bytes = read_bytes(fixture("fixture-1.0.0"));
+    bytes.resize(bytes.size() + static_cast<size_t>(variant) + 1, std::byte{0});
+    fs::remove(file);
+    write_bytes(file, bytes);
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+std::set<std::string> cached_copies(const fs::path &cache) {
+    std::set<std::string> names;
+    for (const auto &entry : fs::directory_iterator(cache))
+        if (entry.path().extension() == ".so")
+            names.insert(entry.path().filename().string());
+    return names;
+}
+
+} // namespace
+
+TEST_CASE("the private-copy cache keeps every copy in use and a bounded number of unused ones") {
+    TempDir drivers, cache;
+    CatalogOptions options{{drivers.path()}, cache.path(), {}};
+    options.cache_keep_unused = 2;
+    Catalog catalog(options);
+
+    std::vector<std::shared_ptr<cloudhost::DriverLibrary>> held;
+    std::vector<std::string> names;
+    for (int variant = 0; variant < 5; ++variant) {
+        write_variant(drivers / "fixture.so", variant);
+        held.push_back(catalog.load("fixture"));
+        names.push_back(held.back()->path().filename().string());
+    }
+    CHECK(cached_copies(cache.path()).size() == 5); // all in use: none collected
+    held.clear();
+
+    write_variant(drivers / "fixture.so", 5);
+    auto newest = catalog.load("fixture");
+    // The copy in use, and the two most recently used of the five unused.
+    CHECK(cached_copies(cache.path()) ==
+          std::set<std::string>{newest->path().filename().string(), names[3], names[4]});
+    CHECK(newest->abi_version() == 1);
+
+    // A rebuilt driver loaded again and again leaves a bounded cache.
+    for (int variant = 6; variant < 20; ++variant) {
+        write_variant(drivers / "fixture.so", variant);
+        CHECK(catalog.load("fixture")->info().version == "1.0.0");
+    }
+    CHECK(cached_copies(cache.path()).size() <= 2 + 2); // `newest`, the last load, 2 unused
+    CHECK(fs::exists(newest->path()));
+}
+
+TEST_CASE("a copy another process has loaded is never collected") {
+    TempDir drivers, cache;
+    CatalogOptions options{{drivers.path()}, cache.path(), {}};
+    options.cache_keep_unused = 0;
+    Catalog catalog(options);
+    write_variant(drivers / "fixture.so", 0);
+    const fs::path copy = catalog.load("fixture")->path(); // released at once
+
+    // Another process takes the lease a loader holds (a shared flock).
+    int ready[2], release[2];
+    REQUIRE(::pipe(ready) == 0);
+    REQUIRE(::pipe(release) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::close(release[1]);
+        ::close(ready[0]);
+        const int fd = ::open(copy.c_str(), O_RDONLY | O_CLOEXEC);
+        const bool locked = fd >= 0 && ::flock(fd, LOCK_SH) == 0;
+        char byte = locked ? 'y' : 'n';
+        (void)!::write(ready[1], &byte, 1);
+        (void)!::read(release[0], &byte, 1); // until the parent closes it
+        ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(release[0]);
+    char answer = 0;
+    REQUIRE(::read(ready[0], &answer, 1) == 1);
+    REQUIRE(answer == 'y');
+
+    CHECK(cloudhost::detail::collect_private_copies(cache.path(), 0) == 0);
+    CHECK(fs::exists(copy));
+    write_variant(drivers / "fixture.so", 1);
+    auto other = catalog.load("fixture"); // collects after its own write
+    CHECK(fs::exists(copy));
+
+    ::close(release[1]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::close(ready[0]);
+    CHECK(cloudhost::detail::collect_private_copies(cache.path(), 0) == 1);
+    CHECK_FALSE(fs::exists(copy));
+    CHECK(fs::exists(other->path())); // ours, still leased
+}
+
+TEST_CASE("a dead writer's temp file is collected after an hour, a live one is not") {
+    TempDir cache;
+    const std::string sha(64, 'a');
+    const fs::path stale = cache / ("." + sha + ".tmp.999999.0");
+    const fs::path fresh = cache / ("." + sha + ".tmp.999999.1");
+    write_text(stale, "partial");
+    write_text(fresh, "partial");
+    const struct timespec two_hours_ago[2] = {{::time(nullptr) - 7200, 0},
+                                              {::time(nullptr) - 7200, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, stale.c_str(), two_hours_ago, 0) == 0);
+    write_text(cache / "notes.txt", "not ours to judge");
+    cloudhost::detail::collect_private_copies(cache.path(), 0);
+    CHECK_FALSE(fs::exists(stale));
+    CHECK(fs::exists(fresh));
+    CHECK(fs::exists(cache / "notes.txt"));
+}
+
+TEST_CASE("loads racing a collector that keeps nothing all succeed") {
+    TempDir drivers, cache;
+    CatalogOptions options{{drivers.path()}, cache.path(), {}};
+    Catalog catalog(options);
+    write_variant(drivers / "fixture.so", 0);
+    catalog.load("fixture"); // creates the cache dir
+    std::atomic<bool> done{false};
+    std::atomic<int> collected{0};
+    std::thread collector([&] {
+        while (!done)
+            collected += static_cast<int>(
+                cloudhost::detail::collect_private_copies(cache.path(), 0));
+    });
+    int loaded = 0;
+    std::string failure;
+    for (int i = 0; i < 200 && failure.empty(); ++i) {
+        try {
+            auto library = catalog.load("fixture");
+            // The copy exists while the library holds it, whatever the collector does.
+            CHECK(fs::exists(library->path()));
+            loaded += library->abi_version() == 1;
+        } catch (const std::exception &e) {
+            failure = e.what();
+        }
+    }
+    done = true;
+    collector.join();
+    CHECK(failure == "");
+    CHECK(loaded == 200);
+    MESSAGE("copies collected while loading: " << collected.load());
 }

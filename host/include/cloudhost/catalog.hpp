@@ -8,8 +8,10 @@
 #include "cloudhost/driver_library.hpp"
 #include "cloudhost/isolation.hpp"
 #include "cloudhost/trust.hpp"
+#include "cloudhost/version.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +36,11 @@ struct CLOUDHOST_API CatalogOptions {
     // Which files may be loaded: the permission policy (strict by default)
     // and the content policy (allow-all by default). See trust.hpp.
     TrustPolicy trust;
+    // Bounds the cache: after each load, copies no process has loaded are
+    // deleted except this many most recently used (kept so that the next
+    // command or restart does not write them again). A copy any process
+    // still uses is never deleted.
+    size_t cache_keep_unused = 8;
 };
 
 // The verdict on one file.
@@ -50,6 +57,15 @@ struct CLOUDHOST_API DriverFile {
     // when the file could not be read at all.
     std::string trust;
 };
+
+// The one rule for which version of a driver runs, used by Catalog::load,
+// by scan()'s `active` mark and by hot swap: among `files`, the ok file named
+// `name` with the highest version satisfying `constraint` that `eligible`
+// (when given) accepts. nullptr when none does.
+CLOUDHOST_API const DriverFile *
+choose_driver_version(const std::vector<DriverFile> &files, const std::string &name,
+                      const VersionConstraint &constraint = {},
+                      const std::function<bool(const DriverFile &)> &eligible = {});
 
 class CLOUDHOST_API Catalog {
   public:

@@ -70,7 +70,7 @@ class CLOUDHOST_API DriverLibrary {
     // Keeps `object` alive for as long as this library's code stays mapped:
     // freed with the dlclose, never if the library stays loaded (what a
     // driver thread may still reach after instance_set_free, such as the
-    // ch_logger's context).
+    // ch_logger's context). For an unmapped library, freed with it.
     void keep_while_mapped(std::shared_ptr<const void> object);
 
     // Keep libraries mapped after the last reference (for leak checkers that

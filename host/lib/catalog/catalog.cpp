@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -79,25 +80,43 @@ void reject_duplicates(std::vector<DriverFile> &files) {
     }
 }
 
-// Highest ok version per name (after duplicates are rejected, versions of a
-// name are distinct).
+// Marks the file load(name) would pick, for every name.
 void mark_active(std::vector<DriverFile> &files) {
-    std::map<std::string, std::pair<Version, DriverFile *>> best;
-    for (auto &file : files) {
-        if (!file.ok)
-            continue;
-        const Version v = Version::parse(file.info->version); // validated by the reader
-        auto it = best.find(file.info->name);
-        if (it == best.end())
-            best.emplace(file.info->name, std::pair(v, &file));
-        else if (v > it->second.first)
-            it->second = {v, &file};
-    }
-    for (auto &[name, entry] : best)
-        entry.second->active = true;
+    std::set<std::string> names;
+    for (const auto &file : files)
+        if (file.ok)
+            names.insert(file.info->name);
+    for (const auto &name : names)
+        if (const DriverFile *chosen = choose_driver_version(files, name))
+            files[static_cast<size_t>(chosen - files.data())].active = true;
 }
 
 } // namespace
+
+const DriverFile *choose_driver_version(const std::vector<DriverFile> &files,
+                                        const std::string &name,
+                                        const VersionConstraint &constraint,
+                                        const std::function<bool(const DriverFile &)> &eligible) {
+    const DriverFile *chosen = nullptr;
+    std::optional<Version> chosen_version;
+    for (const auto &file : files) {
+        if (!file.ok || !file.info || file.info->name != name)
+            continue;
+        std::optional<Version> version;
+        try {
+            version = Version::parse(file.info->version);
+        } catch (const std::invalid_argument &) {
+            continue; // the reader refuses these; a hand-made DriverFile may not
+        }
+        if (!constraint.matches(*version) || (chosen_version && *version <= *chosen_version))
+            continue;
+        if (eligible && !eligible(file))
+            continue;
+        chosen = &file;
+        chosen_version = version;
+    }
+    return chosen;
+}
 
 Catalog::Catalog(CatalogOptions options) : options_(std::move(options)) {}
 
@@ -137,8 +156,7 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
     }
 
     const std::vector<DriverFile> files = scan();
-    const DriverFile *chosen = nullptr;
-    Version chosen_version;
+    const DriverFile *chosen = choose_driver_version(files, name, constraint);
     std::string available, rejections;
     std::string unread; // refused before their metadata could be read
     for (const auto &file : files) {
@@ -152,12 +170,7 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
                 (rejections.empty() ? "" : "; ") + file.path.string() + ": " + file.reason;
             continue;
         }
-        const Version v = Version::parse(file.info->version);
         available += (available.empty() ? "" : ", ") + file.info->version;
-        if (constraint.matches(v) && (!chosen || v > chosen_version)) {
-            chosen = &file;
-            chosen_version = v;
-        }
     }
     if (!chosen && available.empty())
         throw LoadError("no driver named " + name +
@@ -184,20 +197,27 @@ std::shared_ptr<DriverLibrary> Catalog::load(const std::string &name,
         throw LoadError(chosen->path.string() + ": changed while loading (now " +
                         verdict.info->name + " " + verdict.info->version + ")");
 
-    fs::path copy;
+    detail::PrivateCopy copy;
     {
         std::lock_guard lock(cache_mutex_);
         detail::ensure_private_dir(options_.cache_dir);
         copy = detail::write_private_copy(options_.cache_dir, driver.bytes, verdict.sha256);
+        detail::collect_private_copies(options_.cache_dir, options_.cache_keep_unused);
     }
+    std::shared_ptr<DriverLibrary> library;
     if (resolve_isolation(isolation, verdict) == IsolationMode::process) {
         spdlog::debug("driver {} {} prepared for a helper process at {} (copy of {})", name,
-                      verdict.info->version, copy.string(), chosen->path.string());
-        return DriverLibrary::unmapped(copy, *verdict.info, verdict.sha256);
+                      verdict.info->version, copy.path.string(), chosen->path.string());
+        library = DriverLibrary::unmapped(copy.path, *verdict.info, verdict.sha256);
+    } else {
+        spdlog::debug("loading driver {} {} from {} (copy of {})", name, verdict.info->version,
+                      copy.path.string(), chosen->path.string());
+        library = DriverLibrary::open(copy.path, *verdict.info, verdict.sha256);
     }
-    spdlog::debug("loading driver {} {} from {} (copy of {})", name, verdict.info->version,
-                  copy.string(), chosen->path.string());
-    return DriverLibrary::open(copy, *verdict.info, verdict.sha256);
+    // The copy stays on disk while this library may be opened by its path
+    // (a helper process loads it by path after this returns).
+    library->keep_while_mapped(std::move(copy.lease));
+    return library;
 }
 
 } // namespace cloudhost

@@ -5,13 +5,19 @@
 #include "file_bytes.hpp"
 #include "sha256.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +87,96 @@ void fsync_dir(const fs::path &dir) {
     }
 }
 
+// An open file description holding flock(LOCK_SH) on a copy.
+struct CopyLease {
+    int fd = -1;
+    CopyLease(const CopyLease &) = delete;
+    CopyLease &operator=(const CopyLease &) = delete;
+    explicit CopyLease(int descriptor) : fd(descriptor) {}
+    ~CopyLease() { ::close(fd); } // releases the lock
+};
+
+bool same_file(const struct stat &a, const struct stat &b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int flock_retrying(int fd, int operation) {
+    int rc;
+    do
+        rc = ::flock(fd, operation);
+    while (rc != 0 && errno == EINTR);
+    return rc;
+}
+
+// A filesystem without locks cannot be collected safely; the collector
+// skips what it cannot lock, so an unlocked lease is still safe.
+void lock_shared(int fd, const fs::path &path) {
+    if (flock_retrying(fd, LOCK_SH) != 0 && errno != ENOLCK && errno != EOPNOTSUPP)
+        throw LoadError("cannot lock private copy " + path.string() + ": " + errno_text());
+}
+
+// Locks the existing copy at `path` shared and checks that `path` still
+// names the locked file (a collector may have deleted it before we got the
+// lock). nullptr when there is none.
+std::shared_ptr<const void> lease_existing(const fs::path &path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return nullptr;
+    auto lease = std::make_shared<const CopyLease>(fd);
+    lock_shared(fd, path);
+    struct stat locked {}, named {};
+    if (::fstat(fd, &locked) != 0 || ::stat(path.c_str(), &named) != 0 || !same_file(locked, named))
+        return nullptr;
+    ::futimens(fd, nullptr); // last use, for the collector's order
+    return lease;
+}
+
+// Writes a temp file, locks it shared, then links it to `target` (or
+// renames over a damaged `target` when `replace`): the copy is leased before
+// its name exists, so no collector can remove it in between. nullptr when
+// another writer's copy appeared at `target` meanwhile (lease that one).
+std::shared_ptr<const void> write_leased(const fs::path &dir, const fs::path &target,
+                                         std::span<const std::byte> bytes,
+                                         const std::string &sha256, bool replace) {
+    static std::atomic<unsigned> counter{0};
+    const fs::path temp = dir / ("." + sha256 + ".tmp." + std::to_string(::getpid()) + "." +
+                                 std::to_string(counter++));
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        throw LoadError("cannot create private copy " + temp.string() + ": " + errno_text());
+    auto lease = std::make_shared<const CopyLease>(fd);
+    try {
+        write_all(fd, bytes, temp);
+        if (::fsync(fd) != 0 || ::fchmod(fd, 0500) != 0)
+            throw LoadError("finishing private copy " + temp.string() + ": " + errno_text());
+        lock_shared(fd, temp);
+    } catch (...) {
+        ::unlink(temp.c_str());
+        throw;
+    }
+    // link() never replaces: a copy that appeared meanwhile (another thread
+    // or process) stays as it is, so a mapped file is never swapped.
+    if (!replace && ::link(temp.c_str(), target.c_str()) == 0) {
+        ::unlink(temp.c_str());
+    } else if (!replace && errno == EEXIST) {
+        ::unlink(temp.c_str());
+        return nullptr;
+    } else if (::rename(temp.c_str(), target.c_str()) != 0) {
+        // (Also reached on a filesystem without hard links.)
+        const std::string why = errno_text();
+        ::unlink(temp.c_str());
+        throw LoadError("cannot install private copy " + target.string() + ": " + why);
+    }
+    fsync_dir(dir);
+    return lease;
+}
+
+bool is_copy_name(const std::string &name) {
+    return name.size() == 64 + 3 && name.compare(64, 3, ".so") == 0 &&
+           std::all_of(name.begin(), name.begin() + 64,
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 } // namespace
 
 void ensure_private_dir(const fs::path &dir_in) {
@@ -96,50 +192,84 @@ void ensure_private_dir(const fs::path &dir_in) {
     check_not_hijackable(dir);
 }
 
-fs::path write_private_copy(const fs::path &dir, std::span<const std::byte> bytes,
-                            const std::string &sha256) {
+PrivateCopy write_private_copy(const fs::path &dir, std::span<const std::byte> bytes,
+                               const std::string &sha256) {
     const fs::path target = dir / (sha256 + ".so");
-    if (::access(target.c_str(), F_OK) == 0 && copy_is_intact(target, sha256))
-        return target;
+    // Bounded: a retry follows another writer's copy appearing and then
+    // being collected before we could lease it, twice in a row at most in
+    // any plausible schedule.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        bool damaged = false;
+        if (auto lease = lease_existing(target)) {
+            // Under the lease nobody deletes it: these are the bytes dlopen reads.
+            if (copy_is_intact(target, sha256))
+                return {target, std::move(lease)};
+            damaged = true; // replaced below, never trusted
+        }
+        if (auto lease = write_leased(dir, target, bytes, sha256, damaged))
+            return {target, std::move(lease)};
+    }
+    throw LoadError("private copy " + target.string() +
+                    " keeps disappearing before it can be locked (a concurrent collector?)");
+}
 
-    static std::atomic<unsigned> counter{0};
-    const fs::path temp = dir / ("." + sha256 + ".tmp." + std::to_string(::getpid()) + "." +
-                                 std::to_string(counter++));
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        throw LoadError("cannot create private copy " + temp.string() + ": " + errno_text());
-    try {
-        write_all(fd, bytes, temp);
-        if (::fsync(fd) != 0 || ::fchmod(fd, 0500) != 0)
-            throw LoadError("finishing private copy " + temp.string() + ": " + errno_text());
-    } catch (...) {
+size_t collect_private_copies(const fs::path &dir, size_t keep_unused) {
+    struct Unused {
+        struct timespec mtime;
+        std::string name;
+    };
+    std::vector<Unused> unused;
+    const auto now = std::chrono::system_clock::now();
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        struct stat st {};
+        if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != ::geteuid())
+            continue;
+        if (name.size() > 65 && name[0] == '.' && name.find(".tmp.") == 65) {
+            // A writer unlinks its temp file within milliseconds; one an hour
+            // old belongs to a process that died mid-write.
+            const auto age = now - std::chrono::system_clock::from_time_t(st.st_mtime);
+            if (age > std::chrono::hours(1))
+                ::unlink(it->path().c_str());
+            continue;
+        }
+        if (!is_copy_name(name))
+            continue;
+        const int fd = ::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        const bool free = flock_retrying(fd, LOCK_EX | LOCK_NB) == 0;
         ::close(fd);
-        ::unlink(temp.c_str());
-        throw;
+        if (free)
+            unused.push_back({st.st_mtim, name});
     }
-    ::close(fd);
-
-    // link() never replaces: a copy that appeared meanwhile (another thread
-    // or process) stays as it is, so a mapped file is never swapped.
-    if (::link(temp.c_str(), target.c_str()) != 0) {
-        const int err = errno;
-        if (err == EEXIST && copy_is_intact(target, sha256)) {
-            ::unlink(temp.c_str());
-            return target;
-        }
-        // A damaged copy, or a filesystem without hard links: replace.
-        if (::rename(temp.c_str(), target.c_str()) != 0) {
-            const std::string why = errno_text();
-            ::unlink(temp.c_str());
-            throw LoadError("cannot install private copy " + target.string() + ": " + why);
-        }
-    } else {
-        ::unlink(temp.c_str());
+    if (unused.size() <= keep_unused)
+        return 0;
+    std::sort(unused.begin(), unused.end(), [](const Unused &a, const Unused &b) {
+        return a.mtime.tv_sec != b.mtime.tv_sec ? a.mtime.tv_sec > b.mtime.tv_sec
+                                                : a.mtime.tv_nsec > b.mtime.tv_nsec;
+    });
+    size_t removed = 0;
+    for (size_t i = keep_unused; i < unused.size(); ++i) {
+        const fs::path path = dir / unused[i].name;
+        // Locked again: a process may have leased it since the first look.
+        // The unlink happens under our exclusive lock, and a loader that was
+        // waiting for its shared lock then sees the path gone and rewrites.
+        const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat locked {}, named {};
+        if (flock_retrying(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &locked) == 0 &&
+            ::lstat(path.c_str(), &named) == 0 && same_file(locked, named) &&
+            ::unlink(path.c_str()) == 0)
+            ++removed;
+        ::close(fd);
     }
-    fsync_dir(dir);
-    if (!copy_is_intact(target, sha256))
-        throw LoadError("private copy " + target.string() + " does not hash to " + sha256);
-    return target;
+    if (removed)
+        spdlog::debug("driver cache {}: removed {} unused private copies", dir.string(), removed);
+    return removed;
 }
 
 } // namespace cloudhost::detail

@@ -295,26 +295,20 @@ bool HotSwappableInstanceSet::sync() {
     const std::string active_sha = sha_of(*s.active_library());
     const Version active_version = Version::parse(s.active_library()->info().version);
 
-    const DriverFile *best = nullptr;
-    std::optional<Version> best_version;
     bool active_file_present = false;
-    for (const auto &file : files) {
-        if (!file.ok || !file.info || file.info->name != s.options.driver_name)
-            continue;
-        active_file_present = active_file_present || file.sha256 == active_sha;
-        if (s.failed_shas.count(file.sha256) || (s.watcher && s.watcher->being_written(file.path)))
-            continue;
-        Version version;
-        try {
-            version = Version::parse(file.info->version);
-        } catch (const std::exception &) {
-            continue; // the catalog judged it; be safe anyway
-        }
-        if (!s.constraint.matches(version) || (best_version && version <= *best_version))
-            continue;
-        best = &file;
-        best_version = version;
-    }
+    for (const auto &file : files)
+        active_file_present = active_file_present || (file.ok && file.info &&
+                                                      file.info->name == s.options.driver_name &&
+                                                      file.sha256 == active_sha);
+    // Neither a version that failed to load nor a file still being written.
+    const DriverFile *best = choose_driver_version(
+        files, s.options.driver_name, s.constraint, [&](const DriverFile &file) {
+            return !s.failed_shas.count(file.sha256) &&
+                   !(s.watcher && s.watcher->being_written(file.path));
+        });
+    std::optional<Version> best_version;
+    if (best)
+        best_version = Version::parse(best->info->version);
 
     bool swapped = false;
     if (!best) {

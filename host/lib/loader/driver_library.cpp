@@ -145,7 +145,9 @@ void DriverLibrary::keep_while_mapped(std::shared_ptr<const void> object) {
 }
 
 DriverLibrary::~DriverLibrary() {
-    if (handle_ && !keep_loaded && !process_exiting) {
+    if (!handle_)
+        return; // no code of it in this process: kept_ goes now
+    if (!keep_loaded && !process_exiting) {
         const std::lock_guard lock(loader_mutex());
         dlclose(handle_);
         return; // kept_ goes with the code that could reach it
