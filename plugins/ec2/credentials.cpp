@@ -2,6 +2,8 @@
 
 #include "ec2_errors.hpp"
 
+#include "cloudhost/json_depth_limit.hpp"
+
 #include <rapidjson/document.h>
 
 #include <cctype>
@@ -215,8 +217,8 @@ AwsCredentials CredentialSource::fetch_from_imds(sdk::Clock::time_point &expirat
     const std::string document =
         get("/latest/meta-data/iam/security-credentials/" + uri_encode(role));
     rapidjson::Document json;
-    json.Parse<rapidjson::kParseIterativeFlag>(document.data(), document.size());
-    if (json.HasParseError() || !json.IsObject())
+    // Bounded nesting: the DOM's destructor recurses once per level.
+    if (!cloudhost::json::parse_document_with_depth_limit(json, document) || !json.IsObject())
         throw fail("role credentials are not a JSON object");
     if (const std::string code = json_string(json, "Code"); !code.empty() && code != "Success")
         throw fail("role credentials answered Code " + printable(code, 64));

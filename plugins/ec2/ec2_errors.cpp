@@ -65,8 +65,8 @@ std::string printable(std::string_view text, std::size_t limit) {
     return out;
 }
 
-AwsError::AwsError(const std::string &action, std::string code, std::string message,
-                   std::string request_id, long http_status)
+AwsError::AwsError(const std::string &action, const std::string &code, const std::string &message,
+                   const std::string &request_id, long http_status)
     : sdk::Error(describe(action, printable(code, 128), printable(message),
                           printable(request_id, 128), http_status)),
       code_(printable(code, 128)), message_(printable(message)),

@@ -14,8 +14,8 @@ namespace cloudhost::ec2 {
 // An error answer of the EC2 API (or a transport failure, with code "").
 class AwsError : public sdk::Error {
   public:
-    AwsError(const std::string &action, std::string code, std::string message,
-             std::string request_id, long http_status);
+    AwsError(const std::string &action, const std::string &code, const std::string &message,
+             const std::string &request_id, long http_status);
     const std::string &code() const noexcept { return code_; }
     const std::string &aws_message() const noexcept { return message_; }
     const std::string &request_id() const noexcept { return request_id_; }

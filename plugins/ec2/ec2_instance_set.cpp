@@ -156,7 +156,7 @@ std::string Ec2Instance::address() const {
     // the handle it has): look it up, at most once per second per instance.
     if (state_->get().private_ip.empty() && state_->claim_refresh(address_refresh_interval))
         refresh();
-    const std::string ip = state_->get().private_ip;
+    std::string ip = state_->get().private_ip;
     if (ip.empty())
         return {};
     if (!context_->config.ssh_port)

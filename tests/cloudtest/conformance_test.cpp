@@ -397,10 +397,20 @@ TEST_CASE("a bad --fault-config is a one-line usage error naming the file and po
           Case{"{\"driver_parameters\": {}, \"expect\": \"quota\",\n \"x\": 1}",
                "unknown key \"x\""},
           Case{"{\"expect\": \"quota\"}", "needs both"},
-          Case{"{\"driver_parameters\": {},\n \"expect\": }", ":2:12: "}}) {
-        CAPTURE(c.text);
-        const fs::path file = dir / "fault.json";
-        std::ofstream(file) << c.text;
+          Case{"{\"driver_parameters\": {},\n \"expect\": }", ":2:12: "},
+          // Nesting past the limit, at depths that overflow a recursive parser.
+          Case{"{\"driver_parameters\": " + std::string(100000, '['), ":1:86: nesting deeper"},
+          Case{"{\"driver_parameters\": {\"a\":{\"a\":{\"a\":" + std::string(70, '['),
+               "nesting deeper than 64 levels"},
+          // Bounded reads: over 1 MiB, and not a regular file.
+          Case{std::string(1024 * 1024 + 1, ' '), "file too large"},
+          Case{"/dev/zero", "not a regular file"}}) {
+        CAPTURE(c.text.substr(0, 80));
+        fs::path file = dir / "fault.json";
+        if (c.text == "/dev/zero")
+            file = c.text;
+        else
+            std::ofstream(file) << c.text;
         const auto r = run_process(
             {build_root() + "/host/cli/cloudhost", "cloudtest", "--fault-config", file.string()},
             {}, {{"XDG_STATE_HOME", (dir / "state").string()}});

@@ -69,6 +69,26 @@ TEST_CASE("validate_instance_set_id accepts the documented form only") {
     CHECK(open_error("{}", "short").find("\"short\"") != std::string::npos);
 }
 
+TEST_CASE("a config nested past the limit is an error at its bracket, at every depth") {
+    // Deep enough to overflow a recursive parser or DOM destructor by far.
+    for (const size_t depth : {65, 1000, 100000}) {
+        for (const char *open : {"[", "{\"a\":"}) {
+            std::string json = "{\"driver_parameters\": ";
+            for (size_t i = 0; i < depth; ++i)
+                json += open;
+            CAPTURE(depth);
+            CAPTURE(open);
+            const std::string message = open_error(json);
+            CHECK(message.find("config: line 1, column ") == 0);
+            CHECK(message.find("nesting deeper than 64 levels") != std::string::npos);
+        }
+    }
+    // At the limit is fine: 63 levels inside the outer object.
+    std::string ok = "{\"p\": ";
+    ok += std::string(63, '[') + std::string(63, ']') + "}";
+    CHECK(open_error(ok).find("nesting") == std::string::npos);
+}
+
 TEST_CASE("malformed config JSON is reported with line and column") {
     CHECK(open_error("{\n  \"seed\": 1,\n  \"cloud\" \"x\"\n}") ==
           "config: line 3, column 11: Missing a colon after a name of object member.");

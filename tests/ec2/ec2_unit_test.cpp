@@ -14,6 +14,7 @@
 #include "temp_dir.hpp"
 
 #include <doctest/doctest.h>
+#include <httplib.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -21,7 +22,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace cloudhost::ec2;
@@ -679,6 +682,48 @@ TEST_CASE("credentials: the source order (config, environment, shared file)") {
         CHECK(s.origin().find("IMDSv2") != std::string::npos);
         CHECK_THROWS_WITH(s.get(), doctest::Contains("instance role (IMDSv2) failed"));
     }
+    ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+}
+
+TEST_CASE("credentials: an instance role document nested past the limit is an error") {
+    // A real HTTP server on loopback as the metadata service (IMDSv2 token,
+    // role name, then the credentials document), answering deep JSON.
+    httplib::Server imds;
+    std::string document;
+    imds.Put("/latest/api/token", [](const httplib::Request &, httplib::Response &r) {
+        r.set_content("tok", "text/plain");
+    });
+    imds.Get("/latest/meta-data/iam/security-credentials/",
+             [](const httplib::Request &, httplib::Response &r) {
+                 r.set_content("role", "text/plain");
+             });
+    imds.Get("/latest/meta-data/iam/security-credentials/role",
+             [&](const httplib::Request &, httplib::Response &r) {
+                 r.set_content(document, "application/json");
+             });
+    const int port = imds.bind_to_any_port("127.0.0.1");
+    std::thread serving([&] { imds.listen_after_bind(); });
+    // bind_to_any_port already listens: connections queue until it accepts.
+    cloudhost::test::TempDir dir("ec2-imds-deep");
+    ::setenv("AWS_SHARED_CREDENTIALS_FILE", (dir / "absent").c_str(), 1);
+    const auto source = [&] {
+        return std::make_unique<CredentialSource>(
+            parse_config(R"({"region": "r", "imds_endpoint": "http://127.0.0.1:)" +
+                         std::to_string(port) + "\"}"),
+            sdk::Logger{});
+    };
+    for (const std::string &deep :
+         {std::string(30000, '[') + std::string(30000, ']'), std::string(60000, '['),
+          "{\"Code\": \"Success\", \"x\": " + std::string(100, '[') + std::string(100, ']') +
+              "}"}) {
+        document = deep;
+        CHECK_THROWS_WITH(source()->get(), doctest::Contains("not a JSON object"));
+    }
+    document = R"({"Code": "Success", "AccessKeyId": "ROLEKEY", "SecretAccessKey": "S",
+                   "Token": "T", "Expiration": "2099-01-01T00:00:00Z"})";
+    CHECK(source()->get().access_key_id == "ROLEKEY"); // the server does answer
+    imds.stop();
+    serving.join();
     ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 }
 

@@ -74,6 +74,27 @@ TEST_CASE("processes racing to create the default key end up with one key") {
     CHECK(files == 2); // the key and its .pub; no temporary left behind
 }
 
+TEST_CASE("a key path that is huge, endless or blocking is refused, bounded") {
+    TempDir temp;
+    // A real key padded past 64 KiB: refused for its size, not parsed.
+    const fs::path padded = temp.path() / "padded";
+    SshKey::generate_ed25519().save_private(padded);
+    std::ofstream(padded, std::ios::app) << std::string(64 * 1024, '\n');
+    const std::string too_large = padded.string() + ": file too large";
+    CHECK_THROWS_WITH_AS(SshKey::load(padded), doctest::Contains(too_large.c_str()), SshKeyError);
+    // Endless, and a FIFO nobody writes to (would block libssh's reader).
+    CHECK_THROWS_WITH_AS(SshKey::load("/dev/zero"), doctest::Contains("not a regular file"),
+                         SshKeyError);
+    const fs::path fifo = temp.path() / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(SshKey::load(fifo), doctest::Contains("not a regular file"), SshKeyError);
+    // A NUL byte inside a key file: refused, not read up to the NUL.
+    const fs::path nul = temp.path() / "nul";
+    SshKey::generate_ed25519().save_private(nul);
+    std::ofstream(nul, std::ios::app) << std::string(1, '\0') << "trailing";
+    CHECK_THROWS_AS(SshKey::load(nul), SshKeyError);
+}
+
 TEST_CASE("bad key files are reported with their path") {
     TempDir temp;
     const fs::path garbage = temp.path() / "garbage";

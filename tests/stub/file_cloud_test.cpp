@@ -9,6 +9,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -17,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -259,6 +263,60 @@ TEST_CASE("stub state_dir: a bad state_dir or cloud is refused naming the key") 
         refusal(R"({"state_dir": ")" + copies.state_dir.string() + R"(", "cloud": "../x"})");
     CHECK(escaping.find("\"cloud\" must be a file name") != std::string::npos);
     CHECK_FALSE(fs::exists(copies.root / "x"));
+}
+
+TEST_CASE("stub state_dir: an oversized, endless, deep or non-regular VM file is a clear error") {
+    TwoCopies copies;
+    auto set = copies.open(copies.first);
+    set.create(small(), "img", {{"Name", "kept"}}, "", std::nullopt);
+    const auto names = copies.vm_files();
+    REQUIRE(names.size() == 1);
+    const fs::path vm = copies.state_dir / "default" / names[0];
+    const std::string good = [&] {
+        std::ifstream in(vm);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }();
+    auto listing_error = [&]() -> std::string {
+        try {
+            set.instances();
+        } catch (const cloudhost::DriverError &e) {
+            return e.what();
+        }
+        return "listed";
+    };
+    struct Case {
+        std::string what;
+        std::function<void()> plant;
+        std::string message;
+    };
+    const std::vector<Case> cases = {
+        {"over 64 KiB", [&] { std::ofstream(vm) << good << std::string(64 * 1024, ' '); },
+         "is larger than 65536 bytes"},
+        {"deep nesting", [&] { std::ofstream(vm) << std::string(60000, '['); },
+         "nesting deeper than 64 levels"},
+        {"a FIFO",
+         [&] {
+             fs::remove(vm);
+             REQUIRE(::mkfifo(vm.c_str(), 0600) == 0);
+         },
+         "is not a regular file"},
+        {"a symlink to /dev/zero",
+         [&] {
+             fs::remove(vm);
+             fs::create_symlink("/dev/zero", vm);
+         },
+         "is not a regular file"},
+    };
+    for (const auto &c : cases) {
+        CAPTURE(c.what);
+        c.plant();
+        const std::string message = listing_error();
+        CHECK(message.find(vm.string()) != std::string::npos);
+        CHECK(message.find(c.message) != std::string::npos);
+        fs::remove(vm);
+        std::ofstream(vm) << good; // restored: listed again
+        CHECK(set.instances().size() == 1);
+    }
 }
 
 TEST_CASE("stub state_dir: both copies unload once their sets are gone") {

@@ -7,9 +7,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <thread>
+
+#include <sys/stat.h>
 
 using namespace trust_test;
 using cloudhost::Catalog;
@@ -190,4 +194,23 @@ TEST_CASE("cloudhost verify judges files as the catalog does") {
     CHECK(run(cli + " verify --digest " + sha + " " + quote(good.string())).status == 0);
     CHECK(run(cli + " verify --digest " + sha + " " + quote(other.string())).status == 1);
     CHECK(run(cli + " verify --digest nothex " + quote(good.string())).status == 2);
+
+    // A key file is read bounded and only if regular: one usage line each.
+    const fs::path huge = tree.root / "huge.pub";
+    std::ofstream(huge) << tree.vendor.public_line << "\n" << std::string(64 * 1024, '#');
+    const fs::path fifo = tree.root / "fifo.pub";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    for (const auto &[key, reason] :
+         {std::pair<std::string, std::string>{huge.string(), "file too large"},
+          {"/dev/zero", "not a regular file"},
+          {fifo.string(), "not a regular file"}}) {
+        CAPTURE(key);
+        // stderr into out (the subshell's, which run() does not discard).
+        auto refused = run("(" + cli + " verify --public-key " + quote(key) + " " +
+                           quote(good.string()) + " 2>&1)");
+        CHECK(refused.status == 2);
+        CHECK(refused.out.find("--public-key: cannot read key file \"" + key + "\": " + reason) !=
+              std::string::npos);
+        CHECK(std::count(refused.out.begin(), refused.out.end(), '\n') == 1);
+    }
 }

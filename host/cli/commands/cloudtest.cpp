@@ -6,9 +6,11 @@
 #include "../json_output.hpp"
 #include "../progress.hpp"
 
+#include "catalog/file_bytes.hpp"
 #include "cloudhost/catalog.hpp"
 #include "cloudhost/cloudtest.hpp"
 #include "cloudhost/errors.hpp"
+#include "cloudhost/json_depth_limit.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -44,6 +46,8 @@ struct FaultConfig {
     ExpectedError expect = ExpectedError::quota;
 };
 
+constexpr std::size_t max_fault_config_bytes = 1024 * 1024;
+
 std::string line_column(const std::string &text, std::size_t offset) {
     std::size_t line = 1;
     std::size_t column = 1;
@@ -59,17 +63,18 @@ std::string line_column(const std::string &text, std::size_t offset) {
 }
 
 FaultConfig load_fault_config(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw UsageError("--fault-config: cannot read " + path);
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    if (text.size() > 1024 * 1024)
-        throw UsageError("--fault-config: " + path + " is larger than 1 MiB");
+    // Bounded and from a regular file (not /dev/zero), nesting bounded too,
+    // as every JSON the host reads.
+    std::string text;
+    try {
+        const auto bytes = detail::read_file_bytes(path, max_fault_config_bytes);
+        text.assign(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+    } catch (const LoadError &e) {
+        throw UsageError("--fault-config: " + path + ": " + e.what());
+    }
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseStopWhenDoneFlag>(text.data(), text.size());
-    if (doc.HasParseError())
-        throw UsageError(path + ":" + line_column(text, doc.GetErrorOffset()) + ": " +
-                         rapidjson::GetParseError_En(doc.GetParseError()));
+    if (const auto parsed = json::parse_document_with_depth_limit(doc, text); !parsed)
+        throw UsageError(path + ":" + line_column(text, parsed.offset()) + ": " + parsed.message());
     if (!doc.IsObject())
         throw UsageError(path + ": expected {\"driver_parameters\": {...}, \"expect\": \"quota\"}");
     FaultConfig fault;

@@ -35,7 +35,7 @@ class CLOUDHOST_API Version {
 
     // Semver precedence: 1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-beta < 1.0.0.
     friend std::strong_ordering operator<=>(const Version &a, const Version &b);
-    friend bool operator==(const Version &a, const Version &b) { return a <=> b == 0; }
+    friend bool operator==(const Version &a, const Version &b) { return std::is_eq(a <=> b); }
 
   private:
     uint64_t major_ = 0, minor_ = 0, patch_ = 0;

@@ -104,7 +104,7 @@ void read_conf(const fs::path &conf, int depth, std::vector<fs::path> &out) {
             }
         } else if (words[0] != "hwcap") {
             for (const auto &dir : split_dirs(line, ":, \t\r"))
-                out.push_back(dir.native().substr(0, dir.native().find('='))); // "dir=TYPE"
+                out.emplace_back(dir.native().substr(0, dir.native().find('='))); // "dir=TYPE"
         }
     }
 }
@@ -124,7 +124,7 @@ LibrarySearch LibrarySearch::from_system() {
         ld_library_path = split_dirs(env, ":;");
     std::vector<fs::path> system = read_ld_so_conf("/etc/ld.so.conf");
     const std::string arch = multiarch;
-    for (std::string dir :
+    for (const std::string &dir :
          {"/lib/" + arch, "/usr/lib/" + arch, std::string("/lib64"), std::string("/usr/lib64"),
           std::string("/lib"), std::string("/usr/lib")})
         system.emplace_back(dir);

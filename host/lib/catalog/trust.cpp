@@ -39,7 +39,7 @@ std::string base64_decode(std::string_view text, const char *what) {
                          static_cast<int>(text.size())) < 0 ||
         EVP_DecodeFinal(ctx.get(), dst + n, &tail) != 1)
         fail(std::string(what) + " is not valid base64");
-    out.resize(static_cast<size_t>(n + tail));
+    out.resize(static_cast<size_t>(n) + static_cast<size_t>(tail));
     return out;
 }
 

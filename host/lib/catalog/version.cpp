@@ -137,11 +137,11 @@ std::string Version::str() const {
 }
 
 std::strong_ordering operator<=>(const Version &a, const Version &b) {
-    if (auto c = a.major_ <=> b.major_; c != 0)
+    if (auto c = a.major_ <=> b.major_; std::is_neq(c))
         return c;
-    if (auto c = a.minor_ <=> b.minor_; c != 0)
+    if (auto c = a.minor_ <=> b.minor_; std::is_neq(c))
         return c;
-    if (auto c = a.patch_ <=> b.patch_; c != 0)
+    if (auto c = a.patch_ <=> b.patch_; std::is_neq(c))
         return c;
     // A release ranks above its prereleases.
     if (a.prerelease_.empty() || b.prerelease_.empty())
@@ -172,7 +172,7 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
         const std::string_view op =
             token.substr(0, std::min(token.find_first_of("0123456789"), token.size()));
         const std::string_view version_text = token.substr(op.size());
-        if (op != "" && op != "=" && op != "<" && op != "<=" && op != ">" && op != ">=" &&
+        if (!op.empty() && op != "=" && op != "<" && op != "<=" && op != ">" && op != ">=" &&
             op != "^" && op != "~")
             throw std::invalid_argument("invalid version constraint token \"" + std::string(token) +
                                         "\": unknown operator \"" + std::string(op) + "\"");
@@ -186,7 +186,7 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
                                         "\": " + e.what());
         }
         auto &out = result.comparators_;
-        if (op == "" || op == "=") {
+        if (op.empty() || op == "=") {
             if (v.given == 3) {
                 out.push_back({Op::eq, full(v)});
             } else {
@@ -237,19 +237,19 @@ bool VersionConstraint::matches(const Version &v) const {
         bool ok = false;
         switch (c.op) {
         case Op::eq:
-            ok = order == 0;
+            ok = std::is_eq(order);
             break;
         case Op::lt:
-            ok = order < 0;
+            ok = std::is_lt(order);
             break;
         case Op::le:
-            ok = order <= 0;
+            ok = std::is_lteq(order);
             break;
         case Op::gt:
-            ok = order > 0;
+            ok = std::is_gt(order);
             break;
         case Op::ge:
-            ok = order >= 0;
+            ok = std::is_gteq(order);
             break;
         }
         if (!ok)

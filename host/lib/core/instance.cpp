@@ -34,7 +34,9 @@ std::string Instance::string() const {
     const InstanceCore &core = checked(core_);
     const auto use = core.use();
     auto value = use.endpoint().instance_string(use.ref());
-    return value ? std::move(*value) : core.id;
+    if (!value)
+        return core.id;
+    return std::move(*value);
 }
 
 Tags Instance::tags() const {

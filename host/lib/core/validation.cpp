@@ -2,6 +2,7 @@
 
 #include "cloudhost/errors.hpp"
 #include "cloudhost/instance_set.hpp"
+#include "cloudhost/json_depth_limit.hpp"
 #include "cloudhost/printable.hpp"
 #include "cloudhost/tag_rules.hpp"
 
@@ -125,11 +126,13 @@ namespace detail {
 
 void validate_config_json(std::string_view json) {
     rapidjson::Document document;
-    // kParseDefaultFlags: strict JSON, comments and trailing commas rejected.
-    document.Parse<rapidjson::kParseDefaultFlags>(json.data(), json.size());
-    if (!document.HasParseError())
+    // Strict JSON (comments and trailing commas rejected), valid UTF-8, and
+    // bounded nesting: a dispatcher's config of 30,000 '[' must be an error,
+    // not a stack overflow here or in the DOM's destructor.
+    const auto parsed = json::parse_document_with_depth_limit(document, json);
+    if (parsed)
         return;
-    const std::size_t offset = std::min(document.GetErrorOffset(), json.size());
+    const std::size_t offset = std::min(parsed.offset(), json.size());
     std::size_t line = 1, line_start = 0;
     for (std::size_t i = 0; i < offset; ++i) {
         if (json[i] == '\n') {
@@ -139,8 +142,7 @@ void validate_config_json(std::string_view json) {
     }
     const std::size_t column = offset - line_start + 1; // bytes, 1-based
     throw InvalidConfigError("config: line " + std::to_string(line) + ", column " +
-                             std::to_string(column) + ": " +
-                             rapidjson::GetParseError_En(document.GetParseError()));
+                             std::to_string(column) + ": " + parsed.message());
 }
 
 void validate_instance_type(const InstanceType &type, std::string_view what) {

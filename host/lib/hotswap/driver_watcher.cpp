@@ -107,7 +107,7 @@ struct DriverWatcher::State {
     }
 };
 
-DriverWatcher::DriverWatcher(std::vector<std::filesystem::path> dirs,
+DriverWatcher::DriverWatcher(const std::vector<std::filesystem::path> &dirs,
                              std::function<void()> on_change)
     : state_(std::make_unique<State>()) {
     state_->on_change = std::move(on_change);

@@ -89,6 +89,7 @@ HelperProcess::HelperProcess(const std::filesystem::path &executable,
     if (!limits.user.empty())
         args.push_back("--user=" + limits.user);
     std::vector<char *> argv;
+    argv.reserve(args.size() + 1);
     for (auto &a : args)
         argv.push_back(a.data());
     argv.push_back(nullptr);

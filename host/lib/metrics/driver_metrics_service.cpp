@@ -45,7 +45,7 @@ std::string driver_metric_prefix(std::string_view driver_name) {
 
 DriverMetricsService::DriverMetricsService(std::shared_ptr<MetricsRegistry> registry,
                                            std::string driver_name, std::string instance_set_id)
-    : registry_(registry ? std::move(registry) : default_metrics_registry()),
+    : registry_(registry ? registry : default_metrics_registry()),
       driver_name_(std::move(driver_name)), prefix_(driver_metric_prefix(driver_name_)),
       instance_set_id_(std::move(instance_set_id)),
       c_metrics_{sizeof(ch_metrics), this, &register_metric, &series, &add, &set, &observe} {}

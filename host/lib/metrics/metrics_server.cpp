@@ -20,7 +20,7 @@ struct MetricsServer::Impl {
 MetricsServer::MetricsServer(std::shared_ptr<MetricsRegistry> registry, const std::string &host,
                              uint16_t port)
     : impl_(std::make_unique<Impl>()) {
-    impl_->registry = registry ? std::move(registry) : default_metrics_registry();
+    impl_->registry = registry ? registry : default_metrics_registry();
     // Scrapes are small GETs: refuse bodies, do not wait long on a slow peer.
     impl_->server.set_payload_max_length(4096);
     impl_->server.set_read_timeout(5, 0);

@@ -92,7 +92,7 @@ std::vector<std::string> apply_snapshot(MetricsRegistry &registry, const Snapsho
                 cell_store(target->series(values), series->value, series->buckets);
             }
         } catch (const MetricError &e) {
-            problems.push_back(e.what());
+            problems.emplace_back(e.what());
         }
     }
     return problems;

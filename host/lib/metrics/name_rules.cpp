@@ -16,8 +16,8 @@ bool is_digit(char c) noexcept {
     return c >= '0' && c <= '9';
 }
 
-[[noreturn]] void fail(std::string message) {
-    throw MetricError(std::move(message));
+[[noreturn]] void fail(const std::string &message) {
+    throw MetricError(message);
 }
 
 std::string quoted(std::string_view s) {

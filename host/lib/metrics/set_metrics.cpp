@@ -4,8 +4,8 @@ namespace cloudhost::detail {
 
 SetMetrics::SetMetrics(std::shared_ptr<MetricsRegistry> registry, std::string driver,
                        const std::string &driver_version, std::string instance_set_id)
-    : registry_(registry ? std::move(registry) : default_metrics_registry()),
-      driver_(std::move(driver)), instance_set_id_(std::move(instance_set_id)) {
+    : registry_(registry ? registry : default_metrics_registry()), driver_(std::move(driver)),
+      instance_set_id_(std::move(instance_set_id)) {
     use_version(driver_version);
 }
 

@@ -126,8 +126,11 @@ extern "C" {
 
 /* True when a struct filled by the other side is large enough to hold
  * `member`. */
+/* (sizeof of a pointer member is meant: clang-tidy would ask otherwise.) */
+/* NOLINTBEGIN(bugprone-sizeof-expression) */
 #define CH_HAS_MEMBER(ptr, type, member)                                                           \
     ((ptr)->struct_size >= offsetof(type, member) + sizeof((ptr)->member))
+/* NOLINTEND(bugprone-sizeof-expression) */
 
 /* ------------------------------------------------------------------------ */
 /* Metadata: read from the ELF file before any code of the driver runs.      */
@@ -409,9 +412,12 @@ typedef ch_status (*ch_driver_entry_fn)(const ch_entry_request *request, ch_entr
 
 /* Declares the entry function with the right linkage and visibility:
  *   CH_DRIVER_ENTRY(request, reply) { return ch_negotiate(...); }  */
+/* (The arguments are parameter names: they cannot be parenthesised.) */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define CH_DRIVER_ENTRY(request_, reply_)                                                          \
     CH_EXTERN_C CH_DRIVER_EXPORT ch_status cloudhost_driver_entry(                                 \
         const ch_entry_request *request_, ch_entry_reply *reply_)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* ------------------------------------------------------------------------ */
 /* Metrics (appended): a driver publishes its own Prometheus metrics          */

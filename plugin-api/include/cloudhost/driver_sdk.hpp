@@ -512,8 +512,8 @@ template <Factory MakeSet> struct Bridge {
 #define CLOUDHOST_DRIVER(name, version, description, factory)                                      \
     CH_DRIVER_DEFINE_INFO(name, version, 1u, 1u, description);                                     \
     CH_DRIVER_ENTRY(cloudhost_request_, cloudhost_reply_) {                                        \
-        return ::cloudhost::sdk::detail::Bridge<&factory>::entry(cloudhost_request_,               \
-                                                                 cloudhost_reply_);                \
+        return ::cloudhost::sdk::detail::Bridge<&(factory)>::entry(cloudhost_request_,             \
+                                                                   cloudhost_reply_);              \
     }
 
 #endif // CLOUDHOST_DRIVER_SDK_HPP

@@ -15,7 +15,7 @@ class DriverWatcher {
     // Watches each of `dirs` that exists. `on_change` runs on the watcher's
     // own thread after a burst of changes has settled (~20 ms). Throws
     // std::system_error when inotify cannot be set up.
-    DriverWatcher(std::vector<std::filesystem::path> dirs, std::function<void()> on_change);
+    DriverWatcher(const std::vector<std::filesystem::path> &dirs, std::function<void()> on_change);
     ~DriverWatcher(); // stops the thread; no on_change runs after it returns
     DriverWatcher(const DriverWatcher &) = delete;
     DriverWatcher &operator=(const DriverWatcher &) = delete;
