@@ -1,6 +1,9 @@
 // A raw C++ driver (no SDK guard) that breaks the host's trust on purpose,
 // chosen by words in its config JSON:
 //   "list:ok,dup,empty,ctrl,long,nullid,nodesc,utf8"  what instances hands over
+//        also malformed structures: short (struct_size 8), nullptype (a NULL
+//        provider type with a length), nulltags (NULL items, count 2),
+//        manytags (count 2^30 over one real tag), nulltagkey
 //   "create:one|none|two|badid"                        what create hands over
 //   "throw:<slot>" with "kind:int" (else std::runtime_error)
 //   "logthread"  a thread that logs until its set is freed, then waits for a
@@ -73,8 +76,29 @@ void put_locked(Set *set, const ch_instance_sink *out, const std::string &id, in
     desc.id = str(id);
     desc.provider_type = str("t1");
     desc.tags = {&tag, 1};
-    if (kind == 1)
+    static const ch_tag null_key{{nullptr, 4}, str("v")};
+    switch (kind) {
+    case 1:
         desc.id = {nullptr, 5};
+        break;
+    case 3:
+        desc.struct_size = 8; // not even the id
+        break;
+    case 4:
+        desc.provider_type = {nullptr, 3};
+        break;
+    case 5:
+        desc.tags = {nullptr, 2};
+        break;
+    case 6:
+        desc.tags = {&tag, size_t{1} << 30}; // reading past one would crash
+        break;
+    case 7:
+        desc.tags = {&null_key, 1};
+        break;
+    default:
+        break;
+    }
     pthread_mutex_lock(&set->lock);
     out->put(out->ctx, reinterpret_cast<ch_instance *>(inst), kind == 2 ? nullptr : &desc);
     pthread_mutex_unlock(&set->lock);
@@ -188,6 +212,16 @@ ch_status instances(ch_instance_set *s, ch_tags, const ch_instance_sink *out, ch
             kind = 1;
         else if (word == "nodesc")
             kind = 2;
+        else if (word == "short")
+            kind = 3;
+        else if (word == "nullptype")
+            kind = 4;
+        else if (word == "nulltags")
+            kind = 5;
+        else if (word == "manytags")
+            kind = 6;
+        else if (word == "nulltagkey")
+            kind = 7;
         put_locked(set, out, id, kind);
         previous = id;
     }

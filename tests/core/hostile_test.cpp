@@ -93,6 +93,34 @@ TEST_CASE("instances: every instance the host drops is released after the driver
     CHECK(logged(log, spdlog::level::warn, "empty instance id"));
 }
 
+TEST_CASE("every malformed instance description is dropped naming its rule, and released") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"short", "no instance description"},
+        {"nodesc", "no instance description"},
+        {"nullid", "a NULL instance id with length 5"},
+        {"nullptype", "provider type is"},
+        {"nulltags", "NULL tags with a non-zero count"},
+        {"manytags", "1073741824 tags (at most"},
+        {"nulltagkey", "a tag key or value is"},
+    };
+    for (const auto &word_rule : cases) {
+        const auto &word = word_rule.first;
+        const auto &rule = word_rule.second;
+        CAPTURE(word);
+        LogCapture log;
+        InstanceSet set = open_set("list:ok," + word + ",ok", log.logger());
+        const DriverCounts before = counts(set);
+        const auto listed = set.instances();
+        CHECK(listed.size() == 2); // the good ones on either side are kept
+        const DriverCounts after = counts(set);
+        CHECK(after.handed - before.handed == 3);
+        CHECK(after.released - before.released == 1); // the malformed one, given back
+        CHECK(after.reentered == before.reentered);
+        CHECK(logged(log, spdlog::level::warn, "dropped 1 of 3 instances"));
+        CHECK(logged(log, spdlog::level::warn, rule));
+    }
+}
+
 TEST_CASE("the re-binding listing releases a duplicate id after the driver's put returned") {
     LogCapture log;
     InstanceSet set = open_set("list:ok,dup,ok,dup,empty", log.logger());

@@ -1,5 +1,5 @@
-// The permission policy for driver files (sudo's rule, plugin-host lessons
-// §10 #21): the file and every directory on its path are owned by root or by
+// The permission policy for driver files (sudo's rule for its plugins):
+// the file and every directory on its path are owned by root or by
 // the user running the host and are writable only by their owner. A sticky
 // world-writable ancestor (/tmp) is accepted, but not as the driver's own
 // directory. Paths are resolved here, one component at a time through
