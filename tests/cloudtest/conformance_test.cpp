@@ -67,6 +67,8 @@ struct DriverRun {
     // kit's sets: run it in process ("isolation": "none"). A real cloud is
     // outside every process and runs isolated (the loopback cases here).
     bool cloud_in_process_memory = false;
+    bool conformance = true;    // false: the plain cloudtest (one instance set)
+    std::string isolation = ""; // the config's "isolation", when set
 };
 
 std::string loopback_server() {
@@ -100,7 +102,10 @@ class Kit {
         const fs::path config = dir_ / ("config-" + std::to_string(runs_) + ".json");
         std::ofstream(config) << "{\"driver\": \"" << how.driver
                               << "\", \"driver_parameters\": " << how.parameters
-                              << (how.cloud_in_process_memory ? ", \"isolation\": \"none\"" : "")
+                              << (how.cloud_in_process_memory ? ", \"isolation\": \"none\""
+                                  : how.isolation.empty()
+                                      ? ""
+                                      : ", \"isolation\": \"" + how.isolation + "\"")
                               // Instances share this machine: each keeps its secret in
                               // its own directory (docs/driver-guide.md).
                               << ", \"instance_secret_path\": \"instance-secret\""
@@ -109,21 +114,24 @@ class Kit {
                               << ", \"timeouts\": {\"boot\": \"60s\", \"probe_interval\": "
                                  "\"100ms\", \"sync_interval\": \"100ms\", \"destroy\": \"30s\"}}";
         const fs::path fault = dir_ / ("fault-" + std::to_string(runs_++) + ".json");
-        std::vector<std::string> args = {build_root() + "/host/cli/cloudhost", "--config",
-                                         config.string()};
+        std::vector<std::string> args = {build_root() + "/host/cli/cloudhost", "--log-level",
+                                         "debug", "--config", config.string()};
         if (!how.driver_dir.empty()) {
             args.push_back("--driver-dir");
             args.push_back(how.driver_dir);
         }
-        for (const char *a : {"cloudtest", "--conformance", "--json", "--settle", "2s"})
+        for (const char *a : {"cloudtest", "--json"})
             args.push_back(a);
+        if (how.conformance)
+            for (const char *a : {"--conformance", "--settle", "2s"})
+                args.push_back(a);
         if (how.ssh) {
             args.push_back("--command");
             args.push_back("echo conformance-output; echo to-stderr >&2");
         } else {
             args.push_back("--no-ssh");
         }
-        if (!how.fault_parameters.empty()) {
+        if (how.conformance && !how.fault_parameters.empty()) {
             std::ofstream(fault) << "{\"driver_parameters\": " << how.fault_parameters
                                  << ", \"expect\": \"" << how.expect << "\"}";
             args.push_back("--fault-config");
@@ -277,6 +285,38 @@ TEST_CASE("the C example with server machines passes every conformance step") {
     check_passes_every_step(run);
     CHECK(run.steps["command"].out == "conformance-output\n");
     CHECK(empty_directory(kit.dir() / "machines")); // every server stopped, its directory gone
+}
+
+TEST_CASE("cloudtest passes with the stub and the C example each in a helper process") {
+    // One instance set, so a cloud in the helper's memory is the whole cloud.
+    Kit kit;
+    const std::string machines = (kit.dir() / "machines").string();
+    fs::create_directories(machines);
+    DriverRun stub;
+    stub.driver = "stub";
+    stub.parameters = "{}";
+    stub.ssh = false;
+    DriverRun example;
+    example.driver = "example";
+    example.parameters =
+        "{\"server_program\": \"" + loopback_server() + "\", \"state_dir\": \"" + machines + "\"}";
+    for (DriverRun *how : {&stub, &example}) {
+        CAPTURE(how->driver);
+        how->conformance = false;
+        how->isolation = "process";
+        Run run = kit.conformance(*how);
+        CHECK(run.ok);
+        CHECK(run.process.status == 0);
+        CHECK(run.process.err.find("driver " + how->driver +
+                                   " 1.0.0 prepared for a helper process") != std::string::npos);
+        for (const char *step : {"create", "listed immediately", "tags present", "destroy"})
+            CHECK(run.steps[step].ok);
+        if (how->ssh) {
+            CHECK(run.steps["boot probe"].ok);
+            CHECK(run.steps["command"].out == "conformance-output\n");
+        }
+    }
+    CHECK(empty_directory(machines)); // every server stopped, its directory gone
 }
 
 TEST_CASE("the C example with in-memory machines passes with --no-ssh") {
