@@ -486,9 +486,8 @@ TEST_CASE("one rule chooses the version: highest ok match of the name, eligible"
         return f;
     };
     const std::vector<DriverFile> files = {
-        file("a", "1.0.0"),         file("a", "2.1.0"),      file("a", "3.0.0", false),
-        file("a", "2.0.0"),         file("b", "9.0.0"),      file("a", "2.2.0-rc.1"),
-        file("a", "not-a-version"),
+        file("a", "1.0.0"), file("a", "2.1.0"),      file("a", "3.0.0", false),  file("a", "2.0.0"),
+        file("b", "9.0.0"), file("a", "2.2.0-rc.1"), file("a", "not-a-version"),
     };
     auto chosen = [&](const std::string &constraint,
                       std::function<bool(const DriverFile &)> eligible = {}) -> std::string {
@@ -503,8 +502,7 @@ TEST_CASE("one rule chooses the version: highest ok match of the name, eligible"
     CHECK(chosen(">=2.2.0-rc.1") == "2.2.0-rc.1");
     // Not eligible (hot swap: failed before, or still being written): the
     // next highest, not nothing.
-    CHECK(chosen(">=1", [](const DriverFile &f) { return f.info->version != "2.1.0"; }) ==
-          "2.0.0");
+    CHECK(chosen(">=1", [](const DriverFile &f) { return f.info->version != "2.1.0"; }) == "2.0.0");
     CHECK(cloudhost::choose_driver_version(files, "c") == nullptr);
 }
 
@@ -634,8 +632,8 @@ TEST_CASE("loads racing a collector that keeps nothing all succeed") {
     std::atomic<int> collected{0};
     std::thread collector([&] {
         while (!done)
-            collected += static_cast<int>(
-                cloudhost::detail::collect_private_copies(cache.path(), 0));
+            collected +=
+                static_cast<int>(cloudhost::detail::collect_private_copies(cache.path(), 0));
     });
     int loaded = 0;
     std::string failure;

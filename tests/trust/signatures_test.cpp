@@ -200,10 +200,13 @@ TEST_CASE("cloudhost verify judges files as the catalog does") {
     std::ofstream(huge) << tree.vendor.public_line << "\n" << std::string(64 * 1024, '#');
     const fs::path fifo = tree.root / "fifo.pub";
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    for (const auto &[key, reason] :
+    for (const auto &key_reason :
          {std::pair<std::string, std::string>{huge.string(), "file too large"},
           {"/dev/zero", "not a regular file"},
           {fifo.string(), "not a regular file"}}) {
+        // (clang 14 cannot capture a structured binding in doctest's macros.)
+        const std::string &key = key_reason.first;
+        const std::string &reason = key_reason.second;
         CAPTURE(key);
         // stderr into out (the subshell's, which run() does not discard).
         auto refused = run("(" + cli + " verify --public-key " + quote(key) + " " +

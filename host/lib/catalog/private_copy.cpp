@@ -124,7 +124,8 @@ std::shared_ptr<const void> lease_existing(const fs::path &path) {
         return nullptr;
     auto lease = std::make_shared<const CopyLease>(fd);
     lock_shared(fd, path);
-    struct stat locked {}, named {};
+    struct stat locked {
+    }, named{};
     if (::fstat(fd, &locked) != 0 || ::stat(path.c_str(), &named) != 0 || !same_file(locked, named))
         return nullptr;
     ::futimens(fd, nullptr); // last use, for the collector's order
@@ -260,7 +261,8 @@ size_t collect_private_copies(const fs::path &dir, size_t keep_unused) {
         const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue;
-        struct stat locked {}, named {};
+        struct stat locked {
+        }, named{};
         if (flock_retrying(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &locked) == 0 &&
             ::lstat(path.c_str(), &named) == 0 && same_file(locked, named) &&
             ::unlink(path.c_str()) == 0)

@@ -297,9 +297,9 @@ bool HotSwappableInstanceSet::sync() {
 
     bool active_file_present = false;
     for (const auto &file : files)
-        active_file_present = active_file_present || (file.ok && file.info &&
-                                                      file.info->name == s.options.driver_name &&
-                                                      file.sha256 == active_sha);
+        active_file_present = active_file_present ||
+                              (file.ok && file.info && file.info->name == s.options.driver_name &&
+                               file.sha256 == active_sha);
     // Neither a version that failed to load nor a file still being written.
     const DriverFile *best = choose_driver_version(
         files, s.options.driver_name, s.constraint, [&](const DriverFile &file) {
