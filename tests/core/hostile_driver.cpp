@@ -25,6 +25,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace {
 
@@ -66,7 +67,20 @@ ch_str str(const char *s) {
 }
 
 // Holds the set's lock across put, as example.c does.
-void put_locked(Set *set, const ch_instance_sink *out, const std::string &id, int kind) {
+// How a handed-over description is broken (the "list:" words after "nullid").
+enum class Malformed {
+    none,
+    null_id,
+    no_desc,
+    short_struct,
+    null_provider_type,
+    null_tags,
+    many_tags,
+    null_tag_key
+};
+
+void put_locked(Set *set, const ch_instance_sink *out, const std::string &id,
+                Malformed kind = Malformed::none) {
     auto *inst = new Inst{set};
     ++handed;
     const char *parity = handed % 2 ? "odd" : "even";
@@ -78,29 +92,30 @@ void put_locked(Set *set, const ch_instance_sink *out, const std::string &id, in
     desc.tags = {&tag, 1};
     static const ch_tag null_key{{nullptr, 4}, str("v")};
     switch (kind) {
-    case 1:
+    case Malformed::null_id:
         desc.id = {nullptr, 5};
         break;
-    case 3:
+    case Malformed::short_struct:
         desc.struct_size = 8; // not even the id
         break;
-    case 4:
+    case Malformed::null_provider_type:
         desc.provider_type = {nullptr, 3};
         break;
-    case 5:
+    case Malformed::null_tags:
         desc.tags = {nullptr, 2};
         break;
-    case 6:
+    case Malformed::many_tags:
         desc.tags = {&tag, size_t{1} << 30}; // reading past one would crash
         break;
-    case 7:
+    case Malformed::null_tag_key:
         desc.tags = {&null_key, 1};
         break;
     default:
         break;
     }
     pthread_mutex_lock(&set->lock);
-    out->put(out->ctx, reinterpret_cast<ch_instance *>(inst), kind == 2 ? nullptr : &desc);
+    out->put(out->ctx, reinterpret_cast<ch_instance *>(inst),
+             kind == Malformed::no_desc ? nullptr : &desc);
     pthread_mutex_unlock(&set->lock);
 }
 
@@ -179,7 +194,7 @@ ch_status create(ch_instance_set *s, const ch_create_args *, const ch_instance_s
     maybe_throw(set, "create");
     const int n = has(set, "create:none") ? 0 : has(set, "create:two") ? 2 : 1;
     for (int i = 0; i < n; ++i)
-        put_locked(set, out, has(set, "create:badid") ? "" : "i-created-" + std::to_string(i), 0);
+        put_locked(set, out, has(set, "create:badid") ? "" : "i-created-" + std::to_string(i));
     return CH_OK;
 }
 
@@ -197,7 +212,16 @@ ch_status instances(ch_instance_set *s, ch_tags, const ch_instance_sink *out, ch
         const std::string word = list.substr(pos, comma - pos);
         pos = comma + 1;
         std::string id = "i-" + std::to_string(++n);
-        int kind = 0;
+        static const std::pair<const char *, Malformed> malformed[] = {
+            {"nullid", Malformed::null_id},          {"nodesc", Malformed::no_desc},
+            {"short", Malformed::short_struct},      {"nullptype", Malformed::null_provider_type},
+            {"nulltags", Malformed::null_tags},      {"manytags", Malformed::many_tags},
+            {"nulltagkey", Malformed::null_tag_key},
+        };
+        Malformed kind = Malformed::none;
+        for (const auto &[name, how] : malformed)
+            if (word == name)
+                kind = how;
         if (word == "dup")
             id = previous;
         else if (word == "empty")
@@ -208,20 +232,6 @@ ch_status instances(ch_instance_set *s, ch_tags, const ch_instance_sink *out, ch
             id.assign(300, 'a');
         else if (word == "utf8")
             id = "bad\xff";
-        else if (word == "nullid")
-            kind = 1;
-        else if (word == "nodesc")
-            kind = 2;
-        else if (word == "short")
-            kind = 3;
-        else if (word == "nullptype")
-            kind = 4;
-        else if (word == "nulltags")
-            kind = 5;
-        else if (word == "manytags")
-            kind = 6;
-        else if (word == "nulltagkey")
-            kind = 7;
         put_locked(set, out, id, kind);
         previous = id;
     }

@@ -4,6 +4,7 @@
 #include "cloudhost/errors.hpp"
 #include "file_bytes.hpp"
 #include "sha256.hpp"
+#include "unique_fd.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -87,15 +88,6 @@ void fsync_dir(const fs::path &dir) {
     }
 }
 
-// An open file description holding flock(LOCK_SH) on a copy.
-struct CopyLease {
-    int fd = -1;
-    CopyLease(const CopyLease &) = delete;
-    CopyLease &operator=(const CopyLease &) = delete;
-    explicit CopyLease(int descriptor) : fd(descriptor) {}
-    ~CopyLease() { ::close(fd); } // releases the lock
-};
-
 bool same_file(const struct stat &a, const struct stat &b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
@@ -119,10 +111,12 @@ void lock_shared(int fd, const fs::path &path) {
 // names the locked file (a collector may have deleted it before we got the
 // lock). nullptr when there is none.
 std::shared_ptr<const void> lease_existing(const fs::path &path) {
+    // A lease is the open file description holding the lock: closing it
+    // releases the lock.
     const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return nullptr;
-    auto lease = std::make_shared<const CopyLease>(fd);
+    auto lease = std::make_shared<const UniqueFd>(fd);
     lock_shared(fd, path);
     struct stat locked {
     }, named{};
@@ -145,7 +139,7 @@ std::shared_ptr<const void> write_leased(const fs::path &dir, const fs::path &ta
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         throw LoadError("cannot create private copy " + temp.string() + ": " + errno_text());
-    auto lease = std::make_shared<const CopyLease>(fd);
+    auto lease = std::make_shared<const UniqueFd>(fd);
     try {
         write_all(fd, bytes, temp);
         if (::fsync(fd) != 0 || ::fchmod(fd, 0500) != 0)
@@ -238,13 +232,9 @@ size_t collect_private_copies(const fs::path &dir, size_t keep_unused) {
         }
         if (!is_copy_name(name))
             continue;
-        const int fd = ::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        const bool free = flock_retrying(fd, LOCK_EX | LOCK_NB) == 0;
-        ::close(fd);
-        if (free)
-            unused.push_back({st.st_mtim, name});
+        const UniqueFd fd(::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (fd.valid() && flock_retrying(fd.get(), LOCK_EX | LOCK_NB) == 0)
+            unused.push_back({st.st_mtim, name}); // the probe's lock goes with `fd`
     }
     if (unused.size() <= keep_unused)
         return 0;
@@ -258,16 +248,13 @@ size_t collect_private_copies(const fs::path &dir, size_t keep_unused) {
         // Locked again: a process may have leased it since the first look.
         // The unlink happens under our exclusive lock, and a loader that was
         // waiting for its shared lock then sees the path gone and rewrites.
-        const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            continue;
+        const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
         struct stat locked {
         }, named{};
-        if (flock_retrying(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &locked) == 0 &&
-            ::lstat(path.c_str(), &named) == 0 && same_file(locked, named) &&
-            ::unlink(path.c_str()) == 0)
+        if (fd.valid() && flock_retrying(fd.get(), LOCK_EX | LOCK_NB) == 0 &&
+            ::fstat(fd.get(), &locked) == 0 && ::lstat(path.c_str(), &named) == 0 &&
+            same_file(locked, named) && ::unlink(path.c_str()) == 0)
             ++removed;
-        ::close(fd);
     }
     if (removed)
         spdlog::debug("driver cache {}: removed {} unused private copies", dir.string(), removed);
