@@ -6,7 +6,11 @@
 #include "helper_crash.hpp"
 #include "isolation_fixture.hpp"
 
+#include "core/in_process_endpoint.hpp"
+
 #include "cloudhost/instance_set.hpp"
+
+#include <algorithm>
 
 #include <atomic>
 #include <csignal>
@@ -225,6 +229,53 @@ TEST_CASE("instance references re-bind by id after a restart (cloud kept the ins
     CHECK(ep->helpers_started() == 2);
     ep->instance_destroy(keep.got[0].first);
     keep.release_all(*ep);
+}
+
+// A visitor that records whether tags came with each instance.
+struct TagRecorder final : cloudhost::detail::InstanceVisitor {
+    explicit TagRecorder(bool wants) : wants_tags(wants) {}
+    bool take(InstanceRef ref, const InstanceDescView &desc) noexcept override {
+        refs.push_back(ref);
+        for (const auto &tag : desc.tags)
+            tags.emplace_back(std::string(tag.first) + "=" + std::string(tag.second));
+        return true;
+    }
+    bool needs_tags() const noexcept override { return wants_tags; }
+    bool wants_tags;
+    std::vector<InstanceRef> refs;
+    std::vector<std::string> tags;
+};
+
+TEST_CASE(
+    "a listing carries tags exactly when the visitor asks for them, in process and isolated") {
+    Fixture f;
+    const auto config = R"({"state_dir": ")" + (f.dir / "cloud").string() + R"("})";
+    cloudhost::detail::EndpointArgs args{
+        config, "zzzzz-zzzzz-isolationtest01", {}, f.logger, nullptr};
+    auto in_process =
+        cloudhost::detail::InProcessEndpoint::open(load_driver("stub", f.dir / "cache"), args);
+    auto isolated = f.open("stub", config);
+    Keep keep;
+    isolated->create(small_type(), "img", {{"team", "blue"}}, "", std::nullopt, keep);
+    REQUIRE(keep.got.size() == 1);
+    for (auto *ep : {static_cast<cloudhost::detail::DriverEndpoint *>(in_process.get()),
+                     static_cast<cloudhost::detail::DriverEndpoint *>(isolated.get())}) {
+        for (const bool wants : {true, false}) {
+            CAPTURE(wants);
+            TagRecorder seen(wants);
+            ep->instances({}, seen);
+            CHECK(seen.refs.size() == 1);
+            const bool has_team =
+                std::find(seen.tags.begin(), seen.tags.end(), "team=blue") != seen.tags.end();
+            CHECK(has_team == wants);
+            if (!wants) // the documented contract: no tags gathered at all
+                CHECK(seen.tags.empty());
+            for (const auto ref : seen.refs)
+                ep->release(ref);
+        }
+    }
+    isolated->instance_destroy(keep.got[0].first);
+    keep.release_all(*isolated);
 }
 
 TEST_CASE("a second instance set on another driver is untouched by a crash") {
