@@ -1,5 +1,6 @@
 #include "endpoint_server.hpp"
 
+#include "listing_encoder.hpp"
 #include "protocol.hpp"
 
 #include "cloudhost/errors.hpp"
@@ -79,56 +80,6 @@ class ForwardingSink final : public spdlog::sinks::base_sink<std::mutex> {
     Steady::time_point window_start_{};
     std::size_t sent_ = 0;
     std::size_t dropped_ = 0;
-};
-
-struct InstanceDesc {
-    detail::InstanceRef ref;
-    std::string id;
-    std::string provider_type;
-    // Distinct keys (a driver's repeated key: its last value, as a Tags map
-    // would keep); a vector, not a map: one allocation per instance when
-    // listing thousands.
-    std::vector<std::pair<std::string, std::string>> tags;
-};
-
-void add_tag(std::vector<std::pair<std::string, std::string>> &tags, std::string_view key,
-             std::string_view value) {
-    for (auto &[k, v] : tags)
-        if (k == key) {
-            v.assign(value);
-            return;
-        }
-    tags.emplace_back(key, value);
-}
-
-class CollectingVisitor final : public detail::InstanceVisitor {
-  public:
-    explicit CollectingVisitor(bool needs_tags) : needs_tags_(needs_tags) {}
-    bool take(detail::InstanceRef ref, const detail::InstanceDescView &desc) noexcept override {
-        try {
-            InstanceDesc d{ref, std::string(desc.id), std::string(desc.provider_type), {}};
-            d.tags.reserve(desc.tags.size());
-            if (desc.tags.size() <= 64) {
-                for (const auto &[k, v] : desc.tags)
-                    add_tag(d.tags, k, v);
-            } else { // many tags: dedupe through a map rather than pairwise
-                Tags distinct;
-                for (const auto &[k, v] : desc.tags)
-                    distinct.insert_or_assign(std::string(k), std::string(v));
-                for (auto &[k, v] : distinct)
-                    d.tags.emplace_back(k, std::move(v));
-            }
-            out.push_back(std::move(d));
-            return true;
-        } catch (...) {
-            return false; // the endpoint releases it
-        }
-    }
-    bool needs_tags() const noexcept override { return needs_tags_; }
-    std::vector<InstanceDesc> out;
-
-  private:
-    bool needs_tags_;
 };
 
 // A bounded pool that grows on demand: a call waits only when every thread
@@ -340,15 +291,20 @@ class Server : public std::enable_shared_from_this<Server> {
             logger_->set_level(level_);
     }
 
-    void write_descs(Writer &w, const std::vector<InstanceDesc> &descs) {
-        w.array(descs.size());
-        for (const auto &d : descs) {
-            w.array(4).u64(d.ref).str(d.id).str(d.provider_type);
-            w.map(d.tags.size());
-            for (const auto &[k, v] : d.tags)
-                w.str(k).str(v);
+    // Encodes the instances `list` hands over as the reply's [desc...]; if
+    // that fails, gives their references back to the driver.
+    template <class List>
+    void reply_with_listing(detail::DriverEndpoint &ep, Writer &w, bool needs_tags, List &&list) {
+        ListingEncoder encoder(w, needs_tags);
+        try {
+            list(encoder);
+            encoder.finish();
+        } catch (...) {
+            for (const auto ref : encoder.taken())
+                ep.release(ref);
+            throw;
         }
-        outstanding_.fetch_add(static_cast<long>(descs.size()));
+        outstanding_.fetch_add(static_cast<long>(encoder.taken().size()));
     }
 
     void open(const Value &root, Writer &w) {
@@ -396,15 +352,15 @@ class Server : public std::enable_shared_from_this<Server> {
             std::optional<std::string> key;
             if (!root.at(7, "public key").is_nil())
                 key = root.at(7, "public key").str();
-            CollectingVisitor v(true);
-            ep->create(type, image, tags, init, key, v);
-            return write_descs(w, v.out);
+            return reply_with_listing(*ep, w, true, [&](ListingEncoder &encoder) {
+                ep->create(type, image, tags, init, key, encoder);
+            });
         }
         case Op::instances: {
             const auto filter = read_tags(root.at(3, "filter"));
-            CollectingVisitor v(root.at(4, "needs tags").boolean());
-            ep->instances(filter, v);
-            return write_descs(w, v.out);
+            return reply_with_listing(
+                *ep, w, root.at(4, "needs tags").boolean(),
+                [&](ListingEncoder &encoder) { ep->instances(filter, encoder); });
         }
         case Op::quota_group:
             w.str(ep->instance_quota_group(read_instance_type(root.at(3, "type"))));

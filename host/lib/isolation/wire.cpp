@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -9,17 +10,27 @@ namespace cloudhost::isolation {
 
 namespace {
 constexpr std::size_t header_size = 4;
-
-int write_to_buffer(void *data, const char *buf, std::size_t len) {
-    return msgpack_sbuffer_write(static_cast<msgpack_sbuffer *>(data), buf, len);
-}
+constexpr unsigned char array32_tag = 0xdd; // MessagePack: array, 32-bit big-endian length
+constexpr std::size_t array32_size = 5;
 } // namespace
+
+// A failed write leaves the buffer as it was, so a later smaller write could
+// succeed and the frame would lose bytes silently: remember the failure.
+int Writer::write_to_buffer(void *writer, const char *bytes, std::size_t len) {
+    auto *self = static_cast<Writer *>(writer);
+    if (self->out_of_memory_)
+        return -1;
+    const int status = msgpack_sbuffer_write(&self->buffer_, bytes, len);
+    if (status != 0)
+        self->out_of_memory_ = true;
+    return status;
+}
 
 Writer::Writer() {
     msgpack_sbuffer_init(&buffer_);
-    msgpack_packer_init(&packer_, &buffer_, write_to_buffer);
+    msgpack_packer_init(&packer_, this, write_to_buffer);
     const char header[header_size] = {};
-    msgpack_sbuffer_write(&buffer_, header, header_size);
+    write_to_buffer(this, header, header_size);
 }
 
 Writer::~Writer() {
@@ -54,8 +65,7 @@ Writer &Writer::boolean(bool v) {
     return *this;
 }
 Writer &Writer::str(std::string_view v) {
-    msgpack_pack_str(&packer_, v.size());
-    msgpack_pack_str_body(&packer_, v.data(), v.size());
+    msgpack_pack_str_with_body(&packer_, v.data(), v.size());
     return *this;
 }
 Writer &Writer::nil() {
@@ -63,9 +73,25 @@ Writer &Writer::nil() {
     return *this;
 }
 
+std::size_t Writer::array_to_patch() {
+    const auto at = buffer_.size;
+    const char placeholder[array32_size] = {static_cast<char>(array32_tag)};
+    write_to_buffer(this, placeholder, array32_size);
+    return at;
+}
+
+void Writer::patch_array(std::size_t at, std::size_t n) {
+    if (out_of_memory_)
+        return; // frame() throws
+    if (at + array32_size > buffer_.size ||
+        static_cast<unsigned char>(buffer_.data[at]) != array32_tag || n > UINT32_MAX)
+        throw std::logic_error("Writer::patch_array: no array to patch there");
+    for (std::size_t i = 0; i < 4; ++i)
+        buffer_.data[at + 1 + i] = static_cast<char>((n >> (8 * (3 - i))) & 0xff);
+}
+
 std::string_view Writer::frame() {
-    // sbuffer allocation failures surface as a short buffer: check the size.
-    if (buffer_.data == nullptr || buffer_.size < header_size)
+    if (out_of_memory_ || buffer_.data == nullptr || buffer_.size < header_size)
         throw std::bad_alloc();
     const auto len = static_cast<std::uint32_t>(buffer_.size - header_size);
     for (std::size_t i = 0; i < header_size; ++i)

@@ -41,13 +41,20 @@ class Writer {
     Writer &boolean(bool v);
     Writer &str(std::string_view v);
     Writer &nil();
+    // An array whose length is not known yet (a listing encoded as the
+    // driver hands instances over): returns where to patch it in.
+    std::size_t array_to_patch();
+    void patch_array(std::size_t at, std::size_t n);
 
-    // The frame: length prefix patched in, ready to write.
+    // The frame: length prefix patched in, ready to write. Throws
+    // std::bad_alloc if any write ran out of memory.
     std::string_view frame();
 
   private:
+    static int write_to_buffer(void *writer, const char *bytes, std::size_t len);
     msgpack_sbuffer buffer_;
     msgpack_packer packer_;
+    bool out_of_memory_ = false;
 };
 
 // A checked view of one msgpack value; `what` names it in errors.
