@@ -202,20 +202,25 @@ bool write_all(int fd, std::string_view bytes) noexcept {
 
 bool FrameReader::fill(std::size_t need, bool at_frame_start) {
     const auto spin_until = std::chrono::steady_clock::now() + spin_;
-    while (buffer_.size() - start_ < need) {
-        if (start_ > 0) { // compact before growing
-            buffer_.erase(0, start_);
+    while (end_ - start_ < need) {
+        if (start_ + need > buffer_.size()) { // compact, then make room for all of it
+            std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+            end_ -= start_;
             start_ = 0;
+            if (need > buffer_.size())
+                buffer_.resize(need);
         }
-        char chunk[64 * 1024];
         const bool spinning = spin_.count() > 0 && std::chrono::steady_clock::now() < spin_until;
-        const auto n = ::recv(fd_, chunk, sizeof chunk, spinning ? MSG_DONTWAIT : 0);
+        // Straight into the buffer, as much as is there (also the start of
+        // the next frame): a large reply costs few calls and no extra copy.
+        const auto n =
+            ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, spinning ? MSG_DONTWAIT : 0);
         if (n > 0) {
-            buffer_.append(chunk, static_cast<std::size_t>(n));
+            end_ += static_cast<std::size_t>(n);
             continue;
         }
         if (n == 0 || (n < 0 && errno == ECONNRESET)) { // the peer is gone
-            if (at_frame_start && buffer_.size() == start_)
+            if (at_frame_start && end_ == start_)
                 return false;
             throw ProtocolError("connection closed inside a message");
         }
@@ -239,9 +244,12 @@ bool FrameReader::next(std::string &payload) {
     fill(header_size + len, false);
     payload.assign(buffer_, start_ + header_size, len);
     start_ += header_size + len;
-    if (start_ == buffer_.size()) {
-        buffer_.clear();
-        start_ = 0;
+    if (start_ == end_) {
+        start_ = end_ = 0;
+        // Give back what one large message took: a set holds at most the
+        // usual read size between listings.
+        if (buffer_.size() > 4 * read_size)
+            std::string(read_size, '\0').swap(buffer_);
     }
     return true;
 }

@@ -114,12 +114,14 @@ class FrameReader {
     bool next(std::string &payload);
 
   private:
+    static constexpr std::size_t read_size = 64 * 1024;
     bool fill(std::size_t need, bool at_frame_start);
     int fd_;
     std::size_t max_frame_;
     std::chrono::microseconds spin_;
-    std::string buffer_;
+    std::string buffer_ = std::string(read_size, '\0'); // bytes [start_, end_) not yet taken
     std::size_t start_ = 0;
+    std::size_t end_ = 0;
 };
 
 } // namespace cloudhost::isolation

@@ -1,0 +1,121 @@
+// Frames over a real socketpair (host/lib/isolation/wire.cpp): every frame
+// comes back exactly, whatever its size and however the bytes arrive: split
+// anywhere, several in one read, larger than the read buffer; a frame over
+// the limit, a peer gone inside a frame and a clean end are told apart.
+#include "isolation/wire.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace cloudhost::isolation;
+
+namespace {
+
+struct SocketPair {
+    int fds[2] = {-1, -1};
+    SocketPair() { REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0); }
+    ~SocketPair() {
+        for (const int fd : fds)
+            if (fd >= 0)
+                ::close(fd);
+    }
+    void close_writer() {
+        ::close(fds[1]);
+        fds[1] = -1;
+    }
+};
+
+std::string frame_of(const std::string &payload) {
+    std::string frame(4, '\0');
+    for (std::size_t i = 0; i < 4; ++i)
+        frame[i] = static_cast<char>((payload.size() >> (8 * i)) & 0xff);
+    return frame + payload;
+}
+
+std::string payload_of_size(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    std::mt19937 random(seed);
+    for (auto &c : s)
+        c = static_cast<char>(random() & 0xff);
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("frames of every size arrive exactly, however the bytes are split") {
+    // Around the 64 KiB read size, a large one, empty ones, back to back.
+    const std::vector<std::size_t> sizes = {
+        0, 1, 7, 65531, 65532, 65536, 65537, 3u << 20, 0, 100, 1u << 20, 131072, 5, (2u << 20) + 3};
+    std::vector<std::string> payloads;
+    std::string stream;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        payloads.push_back(payload_of_size(sizes[i], static_cast<unsigned>(i)));
+        stream += frame_of(payloads.back());
+    }
+    for (const unsigned seed : {1u, 2u, 3u}) {
+        CAPTURE(seed);
+        SocketPair pair;
+        // No doctest assertion on this thread: a failed REQUIRE would throw
+        // out of it.
+        std::thread writer([&] {
+            // Chunks of 1 byte to 200 KiB: splits inside headers and bodies.
+            std::mt19937 random(seed);
+            std::size_t at = 0;
+            while (at < stream.size()) {
+                const std::size_t chunk = std::min<std::size_t>(
+                    stream.size() - at, random() % 4 == 0 ? 1 + random() % 5 : random() % 200000);
+                if (!write_all(pair.fds[1], std::string_view(stream).substr(at, chunk)))
+                    break; // the reader failed and is gone: its checks say why
+                at += chunk;
+            }
+            pair.close_writer();
+        });
+        // On any exit, also a failed REQUIRE: unblock the writer, then wait.
+        struct JoinOnExit {
+            SocketPair &pair;
+            std::thread &thread;
+            ~JoinOnExit() {
+                ::shutdown(pair.fds[0], SHUT_RDWR);
+                thread.join();
+            }
+        } join_on_exit{pair, writer};
+        FrameReader reader(pair.fds[0], default_max_frame);
+        std::string payload;
+        for (std::size_t i = 0; i < payloads.size(); ++i) {
+            CAPTURE(i);
+            REQUIRE(reader.next(payload));
+            CHECK(payload.size() == payloads[i].size());
+            CHECK(payload == payloads[i]);
+        }
+        CHECK_FALSE(reader.next(payload)); // a clean end between frames
+    }
+}
+
+TEST_CASE("a frame over the limit, and a peer gone inside a frame, are protocol faults") {
+    {
+        SocketPair pair;
+        REQUIRE(write_all(pair.fds[1], frame_of(std::string(1001, 'x'))));
+        FrameReader reader(pair.fds[0], 1000);
+        std::string payload;
+        CHECK_THROWS_WITH_AS(reader.next(payload), doctest::Contains("exceeds the limit of 1000"),
+                             ProtocolError);
+    }
+    for (const std::size_t cut : {std::size_t(2), std::size_t(4), std::size_t(70000)}) {
+        CAPTURE(cut);
+        SocketPair pair;
+        const auto frame = frame_of(std::string(100000, 'y'));
+        REQUIRE(write_all(pair.fds[1], std::string_view(frame).substr(0, cut)));
+        pair.close_writer();
+        FrameReader reader(pair.fds[0], default_max_frame);
+        std::string payload;
+        CHECK_THROWS_WITH_AS(reader.next(payload), doctest::Contains("inside a message"),
+                             ProtocolError);
+    }
+}
