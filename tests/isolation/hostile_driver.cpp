@@ -9,6 +9,8 @@
 //     flood     200k log records as fast as possible
 //     garbage   bad UTF-8, a 2 MiB id, a wrong struct_size through the sinks
 //     sleep     sleeps for 10 s, then answers normally
+//     fail_late hands over 3,000 instances with 8 tags each, then fails
+//     live      fails with "live handles: N" (handed over, not yet released)
 //   Create with tag {"fault": "loop"}: never returns.
 // Anything else behaves. Only tests/isolation loads it, in a helper process.
 #include "cloudhost/driver.h"
@@ -55,6 +57,9 @@ struct Handle {
     Set *set;
 };
 
+// Handles handed over and not released: what a leak would leave.
+std::atomic<long> live_handles{0};
+
 void fill(ch_error *e, ch_status s, const char *msg) {
     e->status = s;
     std::strncpy(e->message, msg, sizeof e->message - 1);
@@ -70,6 +75,7 @@ void put(const ch_instance_sink *out, Set *set, const std::shared_ptr<Vm> &vm) {
     for (const auto &[k, v] : vm->tags)
         tags.push_back({ch(k), ch(v)});
     ch_instance_desc d{sizeof d, ch(vm->id), ch(vm->type), {tags.data(), tags.size()}};
+    live_handles.fetch_add(1);
     out->put(out->ctx, reinterpret_cast<ch_instance *>(new Handle{vm, set}), &d);
 }
 
@@ -150,12 +156,28 @@ ch_status instances(ch_instance_set *s, ch_tags filter, const ch_instance_sink *
         out->put(out->ctx, nullptr, &wrong);
         ch_instance_desc big{sizeof big, ch(huge), ch(bad_utf8), {nullptr, 0}};
         auto vm = std::make_shared<Vm>(Vm{huge, "t", {}});
+        live_handles.fetch_add(1);
         out->put(out->ctx, reinterpret_cast<ch_instance *>(new Handle{vm, set}), &big);
         log(set->logger, CH_LOG_WARN, bad_utf8 + "\x1b[31m" + huge);
         fill(error, CH_ERR_GENERIC, "garbage handed over");
         return CH_ERR_GENERIC;
     } else if (fault == "sleep") {
         std::this_thread::sleep_for(std::chrono::seconds(10));
+    } else if (fault == "fail_late") {
+        for (int i = 0; i < 3000; ++i) {
+            auto vm = std::make_shared<Vm>();
+            vm->id = "late-" + std::to_string(i);
+            vm->type = "small";
+            for (int t = 0; t < 8; ++t)
+                vm->tags["tag-key-" + std::to_string(t)] = "a tag value " + std::to_string(i);
+            put(out, set, vm);
+        }
+        fill(error, CH_ERR_GENERIC, "failed after handing over 3000 instances");
+        return CH_ERR_GENERIC;
+    } else if (fault == "live") {
+        fill(error, CH_ERR_GENERIC,
+             ("live handles: " + std::to_string(live_handles.load())).c_str());
+        return CH_ERR_GENERIC;
     }
     std::lock_guard lock(set->mutex);
     for (const auto &[id, vm] : set->vms)
@@ -164,6 +186,7 @@ ch_status instances(ch_instance_set *s, ch_tags filter, const ch_instance_sink *
 }
 
 void release(ch_instance *i) {
+    live_handles.fetch_sub(1);
     delete reinterpret_cast<Handle *>(i);
 }
 

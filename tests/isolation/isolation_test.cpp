@@ -278,6 +278,56 @@ TEST_CASE(
     keep.release_all(*isolated);
 }
 
+TEST_CASE("a listing larger than one message arrives whole, in parts, with every tag") {
+    // 3,000 stub instances with 8 tags each are ~500 KB; with a 256 KiB
+    // frame limit one reply would be a protocol fault and kill the helper.
+    Fixture f;
+    auto opts = f.options();
+    opts.max_frame = 256 * 1024;
+    auto ep = f.open("stub",
+                     R"({"cloud": "parts-)" + std::to_string(::getpid()) +
+                         R"(", "instances_for_bench": 3000})",
+                     opts);
+    const auto pid = ep->helper_pid();
+    TagRecorder seen(true);
+    ep->instances({}, seen);
+    CHECK(seen.refs.size() == 3000);
+    CHECK(seen.tags.size() == 3000 * 8);
+    for (const auto ref : seen.refs)
+        ep->release(ref);
+    CHECK(ep->helper_pid() == pid); // no protocol fault, no restart
+    CHECK(ep->helpers_started() == 1);
+}
+
+TEST_CASE("a listing that fails after parts went ahead: the host keeps what it got, the helper "
+          "gives back the rest") {
+    Fixture f;
+    auto ep = f.open("hostile", "{}");
+    const auto live = [&] {
+        try {
+            list(*ep, {{"fault", "live"}});
+        } catch (const DriverError &e) {
+            const std::string what = e.what();
+            const auto at = what.find("live handles: ");
+            REQUIRE(at != std::string::npos);
+            return std::stol(what.substr(at + 14));
+        }
+        FAIL("no live count");
+        return -1L;
+    };
+    REQUIRE(live() == 0);
+    Keep keep;
+    CHECK_THROWS_WITH_AS(ep->instances({{"fault", "fail_late"}}, keep),
+                         doctest::Contains("failed after handing over 3000"), DriverError);
+    // Some went ahead (an in-process visitor would have all 3,000), the last
+    // part's never left the helper and were released there.
+    CHECK(keep.got.size() > 0);
+    CHECK(keep.got.size() < 3000);
+    CHECK(live() == static_cast<long>(keep.got.size()));
+    keep.release_all(*ep);
+    CHECK(live() == 0);
+}
+
 TEST_CASE("a second instance set on another driver is untouched by a crash") {
     Fixture f;
     auto hostile = f.open("hostile", "{}");

@@ -26,11 +26,13 @@ using Steady = std::chrono::steady_clock;
 class Connection {
   public:
     explicit Connection(int fd) : fd_(fd) {}
-    void send(Writer &w) {
+    // False if the host is gone.
+    bool send(Writer &w) {
         const auto frame = w.frame();
         std::lock_guard lock(mutex_);
         if (!closed_ && !write_all(fd_, frame))
             closed_ = true;
+        return !closed_;
     }
 
   private:
@@ -291,20 +293,31 @@ class Server : public std::enable_shared_from_this<Server> {
             logger_->set_level(level_);
     }
 
-    // Encodes the instances `list` hands over as the reply's [desc...]; if
-    // that fails, gives their references back to the driver.
+    // Encodes the instances `list` hands over as the reply's [desc...]
+    // (`in_parts`: most of them go ahead as PART messages); if that fails,
+    // gives the driver back those the host did not get. The host may release
+    // a part's instances before they are counted here: outstanding_ dips
+    // below the truth meanwhile, and it is only read once no call runs.
     template <class List>
-    void reply_with_listing(detail::DriverEndpoint &ep, Writer &w, bool needs_tags, List &&list) {
-        ListingEncoder encoder(w, needs_tags);
+    void reply_with_listing(detail::DriverEndpoint &ep, Writer &w, std::uint64_t id,
+                            bool needs_tags, bool in_parts, List &&list) {
+        ListingEncoder::SendPart send_part;
+        if (in_parts)
+            send_part = [this](Writer &part) {
+                if (!connection_->send(part))
+                    throw DriverError("host connection closed");
+            };
+        ListingEncoder encoder(needs_tags, id, std::move(send_part));
         try {
             list(encoder);
-            encoder.finish();
+            encoder.finish(w);
         } catch (...) {
-            for (const auto ref : encoder.taken())
+            outstanding_.fetch_add(static_cast<long>(encoder.handed_to_host()));
+            for (const auto ref : encoder.unsent())
                 ep.release(ref);
             throw;
         }
-        outstanding_.fetch_add(static_cast<long>(encoder.taken().size()));
+        outstanding_.fetch_add(static_cast<long>(encoder.handed_to_host()));
     }
 
     void open(const Value &root, Writer &w) {
@@ -352,14 +365,14 @@ class Server : public std::enable_shared_from_this<Server> {
             std::optional<std::string> key;
             if (!root.at(7, "public key").is_nil())
                 key = root.at(7, "public key").str();
-            return reply_with_listing(*ep, w, true, [&](ListingEncoder &encoder) {
+            return reply_with_listing(*ep, w, id, true, false, [&](ListingEncoder &encoder) {
                 ep->create(type, image, tags, init, key, encoder);
             });
         }
         case Op::instances: {
             const auto filter = read_tags(root.at(3, "filter"));
             return reply_with_listing(
-                *ep, w, root.at(4, "needs tags").boolean(),
+                *ep, w, id, root.at(4, "needs tags").boolean(), true,
                 [&](ListingEncoder &encoder) { ep->instances(filter, encoder); });
         }
         case Op::quota_group:

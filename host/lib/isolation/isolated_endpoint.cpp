@@ -214,6 +214,7 @@ class Connection {
             return;
         }
         case Kind::reply:
+        case Kind::part:
         case Kind::run: {
             const auto id = root.at(1, "call id").u64();
             std::shared_ptr<Pending> p;
@@ -416,11 +417,16 @@ struct IsolatedEndpoint::State {
         restart_at = died + delay;
     }
 
+    // Takes a listing's instances sent ahead of its reply ([PART, id, ...]),
+    // on the caller's thread.
+    using PartHandler = std::function<void(const Message &part)>;
+
     // One call on `conn`: sends [CALL, id, op, args...], serves command-runner
-    // requests, returns the reply's result or throws.
+    // requests and hands parts to `on_part`, returns the reply's result or
+    // throws.
     std::shared_ptr<Message> call_on(const std::shared_ptr<Connection> &conn, Op op,
                                      std::size_t nargs, const std::function<void(Writer &)> &args,
-                                     CommandRunner *runner) {
+                                     CommandRunner *runner, const PartHandler *on_part = nullptr) {
         flush_releases(*conn);
         const int level = static_cast<int>(logger->level());
         if (conn->sent_level.exchange(level) != level) {
@@ -485,8 +491,16 @@ struct IsolatedEndpoint::State {
                 throw DriverCrashedError(std::string(op_name(op)) + ": " + conn->death_reason());
             try {
                 const auto root = message->root();
-                if (static_cast<Kind>(root.at(0, "kind").u64()) == Kind::run) {
+                const auto kind = static_cast<Kind>(root.at(0, "kind").u64());
+                if (kind == Kind::run) {
                     serve_run(*conn, id, root, runner);
+                    continue;
+                }
+                if (kind == Kind::part) {
+                    if (!on_part)
+                        throw ProtocolError(std::string("instances sent ahead of a ") +
+                                            op_name(op) + " reply");
+                    (*on_part)(*message);
                     continue;
                 }
                 if (!root.at(2, "ok").boolean())
@@ -563,17 +577,20 @@ struct IsolatedEndpoint::State {
         }
         std::lock_guard rebind(rebind_mutex);
         if (rebind_generation != conn->generation) {
+            std::unordered_map<std::string, std::uint64_t> table;
+            const PartHandler into_table = [&](const Message &part) {
+                each_desc(*conn, part,
+                          [&](std::uint64_t ref, std::string_view iid, std::string_view,
+                              const TagViews &) { table.emplace(std::string(iid), ref); });
+            };
             auto reply = call_on(
                 conn, Op::instances, 2,
                 [](Writer &w) {
                     write_tags(w, {});
                     w.boolean(false);
                 },
-                nullptr);
-            std::unordered_map<std::string, std::uint64_t> table;
-            each_desc(*conn, *reply,
-                      [&](std::uint64_t ref, std::string_view iid, std::string_view,
-                          const TagViews &) { table.emplace(std::string(iid), ref); });
+                nullptr, &into_table);
+            into_table(*reply);
             rebind_table = std::move(table);
             rebind_generation = conn->generation;
         }
@@ -590,14 +607,22 @@ struct IsolatedEndpoint::State {
         return ref;
     }
 
-    // Walks [desc...] of a create/instances reply; a bad one is a protocol
-    // fault of the helper (its in-process endpoint checked ids already).
+    // [desc...] of a create/instances reply or of a part sent ahead.
+    static Value desc_list(const Message &message) {
+        const auto root = message.root();
+        const bool part = static_cast<Kind>(root.at(0, "kind").u64()) == Kind::part;
+        return root.at(part ? 2 : 3, "instances");
+    }
+
+    // Walks [desc...] of a create/instances reply or part; a bad one is a
+    // protocol fault of the helper (its in-process endpoint checked ids
+    // already).
     using TagViews = std::vector<std::pair<std::string_view, std::string_view>>;
     void each_desc(Connection &conn, const Message &reply,
                    const std::function<void(std::uint64_t, std::string_view, std::string_view,
                                             const TagViews &)> &fn) {
         try {
-            const auto list = reply.root().at(3, "instances");
+            const auto list = desc_list(reply);
             const auto n = list.size();
             TagViews tags; // reused: no allocation per instance
             for (std::size_t i = 0; i < n; ++i) {
@@ -619,7 +644,7 @@ struct IsolatedEndpoint::State {
     void hand_over(const std::shared_ptr<Connection> &conn, const Message &reply,
                    detail::InstanceVisitor &visitor, bool exactly_one, const char *what) {
         try {
-            const auto n = reply.root().at(3, "instances").size();
+            const auto n = desc_list(reply).size();
             if (exactly_one && n != 1)
                 throw ProtocolError(std::string(what) + " handed over " + std::to_string(n) +
                                     " instances instead of one");
@@ -865,13 +890,16 @@ void IsolatedEndpoint::create(const InstanceType &type, std::string_view image_i
 
 void IsolatedEndpoint::instances(const Tags &filter, detail::InstanceVisitor &visitor) {
     auto conn = state_->connection();
+    const State::PartHandler take_part = [&](const Message &part) {
+        state_->hand_over(conn, part, visitor, false, "Instances");
+    };
     auto reply = state_->call_on(
         conn, Op::instances, 2,
         [&](Writer &w) {
             write_tags(w, filter);
             w.boolean(visitor.needs_tags()); // most listings need none: 8 fewer strings each
         },
-        nullptr);
+        nullptr, &take_part);
     state_->hand_over(conn, *reply, visitor, false, "Instances");
 }
 

@@ -147,22 +147,6 @@ void read_tag_views(const Value &v,
     out.reserve(n);
     for (std::size_t i = 0; i < n; ++i)
         out.emplace_back(v.key(i), v.value(i, "tag value").str());
-    // Duplicate keys are a protocol fault, as in read_tags: pairwise for the
-    // usual handful, sorted for more.
-    if (n <= 16) {
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t j = i + 1; j < n; ++j)
-                if (out[i].first == out[j].first)
-                    throw ProtocolError("tags: duplicate key");
-        return;
-    }
-    std::vector<std::string_view> keys;
-    keys.reserve(n);
-    for (const auto &[k, value] : out)
-        keys.push_back(k);
-    std::sort(keys.begin(), keys.end());
-    if (std::adjacent_find(keys.begin(), keys.end()) != keys.end())
-        throw ProtocolError("tags: duplicate key");
 }
 
 void write_instance_type(Writer &w, const InstanceType &t) {

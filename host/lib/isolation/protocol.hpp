@@ -1,4 +1,4 @@
-// The driver helper protocol, version 1: what the host (IsolatedEndpoint)
+// The driver helper protocol, version 2: what the host (IsolatedEndpoint)
 // and the cloudhost-driver-host helper (EndpointServer) say to each other
 // over one SOCK_STREAM socketpair. This comment is the schema.
 //
@@ -13,6 +13,13 @@
 //   helper -> host  [LOG, level, text]     a driver log record, already
 //                                          formatted with its fields and
 //                                          filtered by the level the host sent
+//   helper -> host  [PART, id, [desc...]]  instances of INSTANCES call `id`
+//                                          sent ahead while the driver is still
+//                                          listing; the REPLY's result holds
+//                                          the rest. A failed REPLY after parts
+//                                          leaves their instances the host's, as
+//                                          an in-process visitor keeps what it
+//                                          took (version 2)
 //   helper -> host  [RUN, id, command, stdin]   verify_host_key's command
 //                                          runner: run on the host's SSH
 //                                          connection for call `id`
@@ -34,7 +41,8 @@
 //             when the host's registry renders; served without driver code
 //             family = [kind, name, help, [label_name...], [bound...],
 //                       [[label_values, value, [bucket_count...]]...]]
-// desc = [ref, id, provider_type, tags]; tags = map str -> str; type = the
+// desc = [ref, id, provider_type, tags]; tags = map str -> str (in a desc,
+// the driver's tags in its order, a repeated key repeated); type = the
 // 15 fields of InstanceType in declaration order.
 #pragma once
 
@@ -52,9 +60,9 @@
 
 namespace cloudhost::isolation {
 
-inline constexpr std::uint64_t protocol_version = 1;
+inline constexpr std::uint64_t protocol_version = 2;
 
-enum class Kind : std::uint64_t { hello = 1, call, reply, log, run, run_reply };
+enum class Kind : std::uint64_t { hello = 1, call, reply, log, run, run_reply, part };
 
 enum class Op : std::uint64_t {
     open = 1,
@@ -92,9 +100,11 @@ void write_error(Writer &w, const WireError &error);
 WireError read_error(const Value &message, std::size_t first);
 
 void write_tags(Writer &w, const Tags &tags);
+// A repeated key is a protocol fault (these maps come from a Tags map).
 Tags read_tags(const Value &v);
-// The same checks, without copies: `out` gets views into the message (valid
-// while it lives), in the sender's order. For listings of many instances.
+// A listing's tags without copies: `out` gets views into the message (valid
+// while it lives), in the sender's order, a repeated key repeated: the
+// driver's tags as an in-process visitor sees them.
 void read_tag_views(const Value &v,
                     std::vector<std::pair<std::string_view, std::string_view>> &out);
 void write_instance_type(Writer &w, const InstanceType &type);

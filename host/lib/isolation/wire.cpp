@@ -1,102 +1,114 @@
 #include "wire.hpp"
 
+#include <msgpack/pack.hpp>
+
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <poll.h>
+#include <stdexcept>
 #include <sys/socket.h>
 
 namespace cloudhost::isolation {
 
 namespace {
 constexpr std::size_t header_size = 4;
-constexpr unsigned char array32_tag = 0xdd; // MessagePack: array, 32-bit big-endian length
-constexpr std::size_t array32_size = 5;
 } // namespace
 
-// A failed write leaves the buffer as it was, so a later smaller write could
-// succeed and the frame would lose bytes silently: remember the failure.
-int Writer::write_to_buffer(void *writer, const char *bytes, std::size_t len) {
-    auto *self = static_cast<Writer *>(writer);
-    if (self->out_of_memory_)
-        return -1;
-    const int status = msgpack_sbuffer_write(&self->buffer_, bytes, len);
-    if (status != 0)
-        self->out_of_memory_ = true;
-    return status;
+namespace {
+
+using Packer = msgpack::packer<EncodeBuffer>;
+
+// MessagePack counts in 32 bits; a frame is far smaller (16 MiB by default).
+std::uint32_t count32(std::size_t n) {
+    if (n > UINT32_MAX)
+        throw std::length_error("msgpack: more than 2^32-1 elements or bytes");
+    return static_cast<std::uint32_t>(n);
+}
+
+} // namespace
+
+void EncodeBuffer::grow(std::size_t n) {
+    const std::size_t needed = size_ + n;
+    std::size_t capacity = capacity_ ? capacity_ * 2 : 8192;
+    while (capacity < needed)
+        capacity *= 2;
+    auto data = std::make_unique_for_overwrite<char[]>(capacity);
+    if (size_ > 0)
+        std::memcpy(data.get(), data_.get(), size_);
+    data_ = std::move(data);
+    capacity_ = capacity;
 }
 
 Writer::Writer() {
-    msgpack_sbuffer_init(&buffer_);
-    msgpack_packer_init(&packer_, this, write_to_buffer);
     const char header[header_size] = {};
-    write_to_buffer(this, header, header_size);
-}
-
-Writer::~Writer() {
-    msgpack_sbuffer_destroy(&buffer_);
+    buffer_.write(header, header_size);
 }
 
 Writer &Writer::array(std::size_t n) {
-    msgpack_pack_array(&packer_, n);
+    Packer(buffer_).pack_array(count32(n));
     return *this;
 }
 Writer &Writer::map(std::size_t n) {
-    msgpack_pack_map(&packer_, n);
+    Packer(buffer_).pack_map(count32(n));
     return *this;
 }
 Writer &Writer::u64(std::uint64_t v) {
-    msgpack_pack_uint64(&packer_, v);
+    Packer(buffer_).pack_uint64(v);
     return *this;
 }
 Writer &Writer::i64(std::int64_t v) {
-    msgpack_pack_int64(&packer_, v);
+    Packer(buffer_).pack_int64(v);
     return *this;
 }
 Writer &Writer::f64(double v) {
-    msgpack_pack_double(&packer_, v);
+    // Always a float 64: msgpack-cxx packs a whole-number double as an
+    // integer, which the reader (Value::f64) rightly refuses.
+    std::uint64_t bits = 0;
+    static_assert(sizeof bits == sizeof v);
+    std::memcpy(&bits, &v, sizeof bits);
+    char bytes[9] = {static_cast<char>(0xcb)}; // MessagePack float 64, big-endian
+    for (std::size_t i = 0; i < 8; ++i)
+        bytes[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
+    buffer_.write(bytes, sizeof bytes);
     return *this;
 }
 Writer &Writer::boolean(bool v) {
     if (v)
-        msgpack_pack_true(&packer_);
+        Packer(buffer_).pack_true();
     else
-        msgpack_pack_false(&packer_);
+        Packer(buffer_).pack_false();
     return *this;
 }
 Writer &Writer::str(std::string_view v) {
-    msgpack_pack_str_with_body(&packer_, v.data(), v.size());
+    const auto n = count32(v.size());
+    Packer(buffer_).pack_str(n).pack_str_body(v.data(), n);
     return *this;
 }
 Writer &Writer::nil() {
-    msgpack_pack_nil(&packer_);
+    Packer(buffer_).pack_nil();
     return *this;
 }
 
-std::size_t Writer::array_to_patch() {
-    const auto at = buffer_.size;
-    const char placeholder[array32_size] = {static_cast<char>(array32_tag)};
-    write_to_buffer(this, placeholder, array32_size);
-    return at;
+Writer &Writer::raw(std::string_view encoded) {
+    buffer_.write(encoded.data(), encoded.size());
+    return *this;
 }
 
-void Writer::patch_array(std::size_t at, std::size_t n) {
-    if (out_of_memory_)
-        return; // frame() throws
-    if (at + array32_size > buffer_.size ||
-        static_cast<unsigned char>(buffer_.data[at]) != array32_tag || n > UINT32_MAX)
-        throw std::logic_error("Writer::patch_array: no array to patch there");
-    for (std::size_t i = 0; i < 4; ++i)
-        buffer_.data[at + 1 + i] = static_cast<char>((n >> (8 * (3 - i))) & 0xff);
+std::string_view Writer::encoded() noexcept {
+    return {buffer_.data() + header_size, buffer_.size() - header_size};
+}
+
+void Writer::clear() noexcept {
+    buffer_.truncate(header_size);
 }
 
 std::string_view Writer::frame() {
-    if (out_of_memory_ || buffer_.data == nullptr || buffer_.size < header_size)
-        throw std::bad_alloc();
-    const auto len = static_cast<std::uint32_t>(buffer_.size - header_size);
+    const auto len = count32(buffer_.size() - header_size);
     for (std::size_t i = 0; i < header_size; ++i)
-        buffer_.data[i] = static_cast<char>((len >> (8 * i)) & 0xff);
-    return {buffer_.data, buffer_.size};
+        buffer_.data()[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+    return {buffer_.data(), buffer_.size()};
 }
 
 void Value::wrong(const char *expected) const {

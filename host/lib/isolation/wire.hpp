@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,10 +28,33 @@ class ProtocolError : public std::runtime_error {
 // The default hard limit on one message (either direction).
 inline constexpr std::size_t default_max_frame = 16u << 20;
 
+// Bytes being encoded: grows like a vector, appends inline (msgpack-cxx's
+// packer writes each header through it; a call per write through the C
+// packer's callback was half of encoding a listing).
+class EncodeBuffer {
+  public:
+    void write(const char *bytes, std::size_t n) {
+        if (capacity_ - size_ < n)
+            grow(n);
+        std::memcpy(data_.get() + size_, bytes, n);
+        size_ += n;
+    }
+    char *data() noexcept { return data_.get(); }
+    std::size_t size() const noexcept { return size_; }
+    void truncate(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
+
+  private:
+    void grow(std::size_t n); // throws std::bad_alloc
+    std::unique_ptr<char[]> data_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
+// Builds one frame. Every write may throw std::bad_alloc; a Writer that
+// threw is not used further.
 class Writer {
   public:
     Writer();
-    ~Writer();
     Writer(const Writer &) = delete;
     Writer &operator=(const Writer &) = delete;
 
@@ -41,20 +66,19 @@ class Writer {
     Writer &boolean(bool v);
     Writer &str(std::string_view v);
     Writer &nil();
-    // An array whose length is not known yet (a listing encoded as the
-    // driver hands instances over): returns where to patch it in.
-    std::size_t array_to_patch();
-    void patch_array(std::size_t at, std::size_t n);
+    // Values already encoded by another Writer (its encoded()).
+    Writer &raw(std::string_view encoded);
 
-    // The frame: length prefix patched in, ready to write. Throws
-    // std::bad_alloc if any write ran out of memory.
+    // What was written so far, without the length prefix; clear() starts
+    // over, keeping the memory.
+    std::string_view encoded() noexcept;
+    void clear() noexcept;
+
+    // The frame: length prefix patched in, ready to write.
     std::string_view frame();
 
   private:
-    static int write_to_buffer(void *writer, const char *bytes, std::size_t len);
-    msgpack_sbuffer buffer_;
-    msgpack_packer packer_;
-    bool out_of_memory_ = false;
+    EncodeBuffer buffer_;
 };
 
 // A checked view of one msgpack value; `what` names it in errors.

@@ -1,7 +1,8 @@
-// Frames over a real socketpair (host/lib/isolation/wire.cpp): every frame
-// comes back exactly, whatever its size and however the bytes arrive: split
-// anywhere, several in one read, larger than the read buffer; a frame over
-// the limit, a peer gone inside a frame and a clean end are told apart.
+// The wire (host/lib/isolation/wire.cpp): every value a Writer encodes
+// reads back as itself; frames over a real socketpair come back exactly,
+// whatever their size and however the bytes arrive: split anywhere, several
+// in one read, larger than the read buffer; a frame over the limit, a peer
+// gone inside a frame and a clean end are told apart.
 #include "isolation/wire.hpp"
 
 #include <doctest/doctest.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <random>
 #include <string>
 #include <thread>
@@ -118,4 +120,61 @@ TEST_CASE("a frame over the limit, and a peer gone inside a frame, are protocol 
         CHECK_THROWS_WITH_AS(reader.next(payload), doctest::Contains("inside a message"),
                              ProtocolError);
     }
+}
+
+TEST_CASE("every value a Writer writes reads back as the same type and value") {
+    const std::vector<std::uint64_t> unsigned_values = {0,   1,     127,   128,        255,
+                                                        256, 65535, 65536, 1ull << 32, UINT64_MAX};
+    const std::vector<std::int64_t> signed_values = {
+        0, 1, -1, -32, -33, -128, -129, -32768, -32769, INT64_MIN, INT64_MAX, 1ll << 40};
+    // Whole numbers too: they must stay floats on the wire.
+    const std::vector<double> doubles = {0.0, 1.0, -2.0, 0.1, -2.5, 1e300, 4294967296.0};
+    std::vector<std::string> strings;
+    for (const std::size_t n : {0, 1, 31, 32, 255, 256, 65535, 65536})
+        strings.push_back(std::string(n, 's'));
+    const std::vector<std::size_t> counts = {0, 15, 16, 65535, 65536};
+
+    Writer w;
+    w.array(unsigned_values.size() + signed_values.size() + doubles.size() + strings.size() + 3 +
+            2 * counts.size());
+    for (const auto v : unsigned_values)
+        w.u64(v);
+    for (const auto v : signed_values)
+        w.i64(v);
+    for (const auto v : doubles)
+        w.f64(v);
+    for (const auto &v : strings)
+        w.str(v);
+    w.boolean(true).boolean(false).nil();
+    for (const auto n : counts) {
+        w.array(n);
+        for (std::size_t i = 0; i < n; ++i)
+            w.nil();
+        w.map(n);
+        for (std::size_t i = 0; i < n; ++i)
+            w.str("k").u64(i);
+    }
+
+    const Message message(std::string(w.frame().substr(4)));
+    const auto root = message.root();
+    std::size_t at = 0;
+    for (const auto v : unsigned_values)
+        CHECK(root.at(at++, "u64").u64() == v);
+    for (const auto v : signed_values)
+        CHECK(root.at(at++, "i64").i64() == v);
+    for (const auto v : doubles)
+        CHECK(root.at(at++, "f64").f64() == v);
+    for (const auto &v : strings)
+        CHECK(root.at(at++, "str").str() == v);
+    CHECK(root.at(at++, "true").boolean());
+    CHECK_FALSE(root.at(at++, "false").boolean());
+    CHECK(root.at(at++, "nil").is_nil());
+    for (const auto n : counts) {
+        CHECK(root.at(at++, "array").size() == n);
+        const auto map = root.at(at++, "map");
+        REQUIRE(map.map_size() == n);
+        if (n > 0)
+            CHECK(map.value(n - 1, "last").u64() == n - 1);
+    }
+    CHECK(at == root.size());
 }
