@@ -1,7 +1,8 @@
 // Isolated drivers (host/lib/isolation) against the same driver in process,
 // side by side in one run, on the stub driver:
 // (a) a trivial Instance call (RemoteUser): p50 and p99, isolated with both
-//     ends spinning up to 50 us for the next message, and without spinning;
+//     ends spinning up to 50 us for the next message, and without spinning,
+//     and against a bare socketpair round trip between two processes;
 // (b) Instances() of 10,000 stub instances;
 // (c) helper killed with SIGKILL -> the next call served (restart, re-open).
 #include "bench_registry.hpp"
@@ -16,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -90,6 +93,44 @@ std::vector<double> trivial_calls(DriverEndpoint &ep, int calls) {
     return us;
 }
 
+// The floor under any helper design: microseconds per 1-byte round trip
+// between two processes over a socketpair, one thread each (two wake-ups,
+// no encoding, no pool). The child only reads, writes and _exits, so forking
+// this multi-threaded process is safe.
+std::vector<double> socket_round_trips(int count) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        throw std::runtime_error("socketpair failed");
+    const pid_t child = ::fork();
+    if (child < 0)
+        throw std::runtime_error("fork failed");
+    if (child == 0) {
+        ::close(fds[0]);
+        char byte = 0;
+        while (::read(fds[1], &byte, 1) == 1)
+            if (::write(fds[1], &byte, 1) != 1)
+                break;
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(count));
+    char byte = 'x';
+    bool ok = true;
+    for (int i = 0; i < count + 200 && ok; ++i) {
+        const auto t0 = SteadyClock::now();
+        ok = ::write(fds[0], &byte, 1) == 1 && ::read(fds[0], &byte, 1) == 1;
+        const auto t1 = SteadyClock::now();
+        if (i >= 200)
+            us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    ::close(fds[0]); // the child reads EOF and exits
+    ::waitpid(child, nullptr, 0);
+    if (!ok)
+        throw std::runtime_error("socket round trip failed");
+    return us;
+}
+
 std::vector<Result> trivial_call() {
     constexpr int calls = 20000;
     const auto base = trivial_calls(*in_process(stub_config(0)), calls);
@@ -97,6 +138,7 @@ std::vector<Result> trivial_call() {
         trivial_calls(*isolated(stub_config(0), std::chrono::microseconds(50)), calls);
     const auto block =
         trivial_calls(*isolated(stub_config(0), std::chrono::microseconds(0)), calls);
+    const auto floor = socket_round_trips(calls);
     const std::string base_name = "same call in process";
     return {
         {"isolation_trivial_call_p50_spin", median(spin), "us", base_name, median(base),
@@ -107,6 +149,9 @@ std::vector<Result> trivial_call() {
          median(spin), "both ends block in recv/condition variable at once"},
         {"isolation_trivial_call_p99_nospin", percentile(block, 99), "us", "isolated with spinning",
          percentile(spin, 99), ""},
+        {"isolation_trivial_call_p50_vs_floor", median(block), "us",
+         "1-byte socketpair round trip between two processes", median(floor),
+         "the floor any helper design pays on this machine: two cross-process wake-ups"},
     };
 }
 
