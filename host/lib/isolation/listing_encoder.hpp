@@ -6,8 +6,8 @@
 // A listing may go ahead in parts: every part_bytes of encoded instances
 // leave as [PART, call id, [desc...]] while the driver is still listing, so
 // the host takes them over meanwhile and no message grows with the cloud
-// (one message of 100,000 instances with their tags passed the 16 MiB frame
-// limit). The reply then holds the rest.
+// (at ~160 bytes per stub instance with its tags, one message reached the
+// 16 MiB frame limit at about 105,000). The reply then holds the rest.
 #pragma once
 
 #include "wire.hpp"
