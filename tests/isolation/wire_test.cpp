@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -177,4 +178,55 @@ TEST_CASE("every value a Writer writes reads back as the same type and value") {
             CHECK(map.value(n - 1, "last").u64() == n - 1);
     }
     CHECK(at == root.size());
+}
+
+namespace {
+
+// The process's peak virtual size so far, in KiB (/proc/self/status VmPeak).
+long peak_virtual_kib() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmPeak:", 0) == 0)
+            return std::stol(line.substr(7));
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("counts a message cannot hold, or nesting too deep, are refused before any allocation") {
+    // Each element takes at least one byte: these claim far more than they
+    // carry. The unpacker used to reserve room for every claimed element
+    // first (6.4 GB for the third, 100 GB for the first two).
+    const std::vector<std::string> lies = {
+        std::string("\xdd\xff\xff\xff\xff", 5),     // array of 2^32-1
+        std::string("\xdf\xff\xff\xff\xff", 5),     // map of 2^32-1
+        std::string("\x91\xdd\x0f\xff\xff\xff", 6), // [array of 2^28-1]
+        std::string("\x93\xdc\x00\x10\x01\x01", 6), // [[16 claimed, 2 given] ...]
+    };
+    const long before = peak_virtual_kib();
+    REQUIRE(before > 0);
+    for (std::size_t i = 0; i < lies.size(); ++i) {
+        CAPTURE(i);
+        CHECK_THROWS_AS(Message{lies[i]}, ProtocolError);
+    }
+    CHECK(peak_virtual_kib() - before < 256 * 1024); // nothing near the claimed sizes
+
+    // Nesting: 32 levels are the unpacker's own limit; 33 and 100,000 are
+    // refused without a stack that grows with them.
+    for (const std::size_t depth : {std::size_t(32), std::size_t(33), std::size_t(100000)}) {
+        CAPTURE(depth);
+        const std::string nested = std::string(depth, '\x91') + '\xc0'; // [[[...nil...]]]
+        if (depth <= 32) {
+            const Message message(nested);
+            CHECK(message.root().size() == 1);
+        } else {
+            CHECK_THROWS_AS(Message{nested}, ProtocolError);
+        }
+    }
+
+    // What fits is read as before: counts that add up exactly to the bytes.
+    Writer w;
+    w.array(3).nil().nil().map(1).nil().nil();
+    CHECK(Message(std::string(w.frame().substr(4))).root().size() == 3);
 }

@@ -1,6 +1,10 @@
 #include "wire.hpp"
 
+// msgpack-cxx (header-only): the packer and the count check's parser.
+#include <msgpack/null_visitor.hpp>
 #include <msgpack/pack.hpp>
+#include <msgpack/parse.hpp>
+#include <msgpack/unpack.hpp>
 
 #include <cerrno>
 #include <cstdint>
@@ -178,7 +182,47 @@ Value Value::value(std::size_t i, const char *what) const {
     return Value(object_->via.map.ptr[i].val, what);
 }
 
+namespace {
+
+// msgpack_unpack allocates an array's or map's elements when it reads the
+// count, before their bytes: five bytes claiming 2^32 elements asked for
+// 100 GB (and aborted a sanitizer build). Every element takes at least one
+// byte, so counts that add up to more than the message's size are a lie; so
+// is nesting deeper than the unpacker's own stack (32). This pass, with
+// msgpack-cxx's parser, allocates nothing.
+class CountCheck final : public msgpack::null_visitor {
+  public:
+    explicit CountCheck(std::size_t bytes) : bytes_(bytes) {}
+    bool start_array(std::uint32_t n) { return open(n); }
+    bool end_array() { return close(); }
+    bool start_map(std::uint32_t n) { return open(2ull * n); }
+    bool end_map() { return close(); }
+    void parse_error(std::size_t, std::size_t) {}
+    void insufficient_bytes(std::size_t, std::size_t) {}
+
+  private:
+    static constexpr int max_depth = 32;
+    bool open(std::uint64_t elements) {
+        elements_ += elements;
+        return elements_ <= bytes_ && ++depth_ <= max_depth;
+    }
+    bool close() {
+        --depth_;
+        return true;
+    }
+    std::size_t bytes_;
+    std::uint64_t elements_ = 0;
+    int depth_ = 0;
+};
+
+} // namespace
+
 Message::Message(std::string payload) : payload_(std::move(payload)) {
+    std::size_t scanned = 0;
+    CountCheck check(payload_.size());
+    if (!msgpack::parse(payload_.data(), payload_.size(), scanned, check))
+        throw ProtocolError("message: not one well-formed MessagePack value, or its element "
+                            "counts exceed its size or it nests deeper than 32");
     msgpack_unpacked_init(&unpacked_);
     std::size_t offset = 0;
     const auto ret = msgpack_unpack_next(&unpacked_, payload_.data(), payload_.size(), &offset);
