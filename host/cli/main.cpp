@@ -4,6 +4,7 @@
 // Exit status: 0 success, 1 the operation failed, 2 bad usage or bad input.
 #include "cli_context.hpp"
 #include "commands.hpp"
+#include "error_line.hpp"
 
 #include "cloudhost/driver.h"
 #include "cloudhost/errors.hpp"
@@ -45,7 +46,7 @@ int main(int argc, char **argv) {
         if (e.get_exit_code() == 0)
             return app.exit(e); // --help or --version
         // One line, like every other error (CLI11 adds a second one).
-        std::cerr << "cloudhost: " << e.what() << " (see --help)\n";
+        print_error_line(std::string(e.what()) + " (see --help)");
         return exit_usage;
     }
     try {
@@ -55,14 +56,14 @@ int main(int argc, char **argv) {
                 return command.run();
         return exit_usage;
     } catch (const UsageError &e) {
-        std::cerr << "cloudhost: " << terminal_text(e.what()) << "\n";
+        print_error_line(terminal_text(e.what()));
         return exit_usage;
     } catch (const InvalidConfigError &e) {
-        std::cerr << "cloudhost: " << terminal_text(e.what()) << "\n";
+        print_error_line(terminal_text(e.what()));
         return exit_usage;
     } catch (const std::exception &e) {
         // Driver error messages end up here: escaped like all driver text.
-        std::cerr << "cloudhost: " << terminal_text(e.what()) << "\n";
+        print_error_line(terminal_text(e.what()));
         return exit_failed;
     }
 }

@@ -62,7 +62,7 @@ void Progress::line(const std::string &message) {
     if (!enabled_)
         return;
     clear_status();
-    *out_ << message << std::endl;
+    *out_ << message + "\n" << std::flush; // whole: log records share the stream
     last_status_.clear();
 }
 
@@ -71,14 +71,14 @@ void Progress::status(const std::string &message, double elapsed_seconds) {
         return;
     if (!terminal_) { // a log, not a display: one line per change, no clock
         if (message != last_status_)
-            *out_ << message << std::endl;
+            *out_ << message + "\n" << std::flush;
         last_status_ = message;
         return;
     }
     std::string text = "[" + std::to_string(static_cast<long>(elapsed_seconds)) + "s] " + message;
     std::replace(text.begin(), text.end(), '\n', ' '); // one row, or \r cannot rewrite it
     const std::size_t width = terminal_columns() - 1;
-    *out_ << erase_line << (text.size() > width ? text.substr(0, width) : text) << std::flush;
+    *out_ << erase_line + (text.size() > width ? text.substr(0, width) : text) << std::flush;
     status_open_ = true;
 }
 

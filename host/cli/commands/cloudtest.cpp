@@ -2,6 +2,7 @@
 //                     [--destroy-existing] [--conformance] [--settle D]
 //                     [--fault-config FILE] [--no-ssh] [--json] [--junit FILE]
 #include "../commands.hpp"
+#include "../error_line.hpp"
 #include "../interruption.hpp"
 #include "../json_output.hpp"
 #include "../progress.hpp"
@@ -11,6 +12,7 @@
 #include "cloudhost/cloudtest.hpp"
 #include "cloudhost/errors.hpp"
 #include "cloudhost/json_depth_limit.hpp"
+#include "cloudhost/printable.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -290,7 +292,7 @@ Command add_cloudtest_command(CLI::App &app, CliContext &context) {
                 std::ofstream junit(f->junit, std::ios::binary | std::ios::trunc);
                 junit << cloudtest_junit_xml(report, "cloudhost cloudtest " + config.driver);
                 if (!junit.flush())
-                    std::cerr << "cloudhost: cannot write --junit " << f->junit << "\n";
+                    print_error_line("cannot write --junit " + terminal_text(f->junit));
             }
             if (f->json)
                 std::cout << report_json(report) << "\n";

@@ -1,5 +1,6 @@
 // cloudhost create --type T [--image I] [--tag K=V]... [--init-command CMD] [--wait] [--json]
 #include "../commands.hpp"
+#include "../error_line.hpp"
 #include "../interruption.hpp"
 #include "../json_output.hpp"
 #include "../progress.hpp"
@@ -52,11 +53,10 @@ bool wait_for_boot(CliContext &context, const Instance &instance, bool json) {
         return true;
     }
     progress.end_status(); // the last status stays above the error
-    std::cerr << "cloudhost: create: " << terminal_text(instance.id())
-              << " did not boot within timeouts.boot ("
-              << format_seconds(std::chrono::duration<double>(config.timeouts.boot).count())
-              << ": waited " << format_seconds(booted.seconds)
-              << "); last error: " << terminal_text(booted.last_detail) << "\n";
+    print_error_line(
+        "create: " + terminal_text(instance.id()) + " did not boot within timeouts.boot (" +
+        format_seconds(std::chrono::duration<double>(config.timeouts.boot).count()) + ": waited " +
+        format_seconds(booted.seconds) + "); last error: " + terminal_text(booted.last_detail));
     return false;
 }
 } // namespace
@@ -100,8 +100,9 @@ Command add_create_command(CLI::App &app, CliContext &context) {
                 Instance instance = context.create_instance(type, f->image, tags, f->init_command);
                 const bool booted = !f->wait || wait_for_boot(context, instance, f->json);
                 if (const int signal_number = interrupting_signal()) {
-                    std::cerr << "cloudhost: create: interrupted by " << signal_name(signal_number)
-                              << "; destroying " << terminal_text(instance.id()) << "\n";
+                    print_error_line(std::string("create: interrupted by ") +
+                                     signal_name(signal_number) + "; destroying " +
+                                     terminal_text(instance.id()));
                     instance.destroy();
                     return 128 + signal_number;
                 }

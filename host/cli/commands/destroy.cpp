@@ -1,5 +1,6 @@
 // cloudhost destroy ID... [--wait]
 #include "../commands.hpp"
+#include "../error_line.hpp"
 #include "../progress.hpp"
 
 #include "cloudhost/printable.hpp"
@@ -40,9 +41,10 @@ bool wait_until_gone(CliContext &context, std::set<std::string> ids) {
         return true;
     }
     progress.end_status(); // the last status stays above the error
-    std::cerr << "cloudhost: destroy: still listed after timeouts.destroy ("
-              << format_seconds(std::chrono::duration<double>(config.timeouts.destroy).count())
-              << "): " << terminal_text(gone.last_detail) << "\n";
+    print_error_line(
+        "destroy: still listed after timeouts.destroy (" +
+        format_seconds(std::chrono::duration<double>(config.timeouts.destroy).count()) +
+        "): " + terminal_text(gone.last_detail));
     return false;
 }
 
@@ -70,8 +72,8 @@ Command add_destroy_command(CLI::App &app, CliContext &context) {
                         inst.destroy();
                         destroyed.insert(inst.id());
                     } catch (const std::exception &e) {
-                        std::cerr << "cloudhost: destroy " << terminal_text(inst.id()) << ": "
-                                  << terminal_text(e.what()) << "\n";
+                        print_error_line("destroy " + terminal_text(inst.id()) + ": " +
+                                         terminal_text(e.what()));
                         status = exit_failed;
                     }
                 }
