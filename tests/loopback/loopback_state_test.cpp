@@ -292,6 +292,36 @@ TEST_CASE("Destroy finds the server by its lock, whatever server.pid says, and s
         CHECK(listed[0].destroy().ok());
         CHECK_FALSE(fs::exists(dir));
     }
+
+    SUBCASE("a lock let go a moment later (a server on its way out): Destroy waits for it") {
+        // An exiting server holds the lock a moment after it stops showing
+        // it open; a Destroy racing it (the hot-swap soak saw it under
+        // TSan) must not fail for that.
+        const fs::path dir = plant_instance(f.state_dir, "lo-0000000000c2");
+        write_text(dir / "server.pid", std::to_string(getpid()) + "\n");
+        int ready[2];
+        REQUIRE(pipe(ready) == 0);
+        const pid_t holder = fork(); // not a session leader: never identified
+        REQUIRE(holder >= 0);
+        if (holder == 0) {
+            const int fd = open((dir / "server.lock").c_str(), O_RDWR | O_CREAT, 0600);
+            if (fd < 0 || flock(fd, LOCK_EX) != 0)
+                _exit(1);
+            (void)!write(ready[1], "x", 1);
+            usleep(300 * 1000);
+            _exit(0);
+        }
+        char byte = 0;
+        REQUIRE(read(ready[0], &byte, 1) == 1);
+        close(ready[0]);
+        close(ready[1]);
+        auto listed = set.instances(set_filter);
+        REQUIRE(listed.size() == 1);
+        const Outcome destroyed = listed[0].destroy();
+        CHECK_MESSAGE(destroyed.ok(), destroyed.message);
+        CHECK_FALSE(fs::exists(dir));
+        waitpid(holder, nullptr, 0);
+    }
 }
 
 TEST_CASE("a state directory or instance directory others can write is refused, naming the "

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 extern char **environ;
@@ -260,13 +261,17 @@ LockState server_lock_state(const fs::path &instance_dir) {
     return errno == EWOULDBLOCK ? LockState::held : LockState::absent;
 }
 
-std::optional<RunningServer> running_server(const fs::path &instance_dir) {
+// One look at who holds server.lock: the server, nobody (nullopt), or
+// nobody we can identify (false).
+static std::variant<std::optional<RunningServer>, bool>
+identify_server(const fs::path &instance_dir) {
     const UniqueFd lock = open_server_lock(instance_dir);
     struct stat lock_st {};
     if (!lock.valid() || ::fstat(lock.get(), &lock_st) != 0)
-        return std::nullopt;
+        return std::optional<RunningServer>();
     if (::flock(lock.get(), LOCK_SH | LOCK_NB) == 0)
-        return std::nullopt; // nobody holds it: no server, whatever server.pid says
+        return std::optional<RunningServer>(); // nobody holds it: no server, whatever server.pid
+                                               // says
     for (pid_t pid : flock_holders(lock_st.st_ino)) {
         // The pidfd pins the process: if the pid was reused after we read
         // /proc/locks, the start time or the descriptor check below fails,
@@ -279,7 +284,23 @@ std::optional<RunningServer> running_server(const fs::path &instance_dir) {
         const auto after = read_proc_stat(pid);
         if (!after || after->start_time != before->start_time)
             continue;
-        return RunningServer{pid, std::move(pidfd)};
+        return std::optional<RunningServer>(RunningServer{pid, std::move(pidfd)});
+    }
+    return false;
+}
+
+std::optional<RunningServer> running_server(const fs::path &instance_dir) {
+    // A server that is exiting (another thread destroying the instance)
+    // still holds the lock while its descriptors close, but no longer shows
+    // it open: look again until the lock is let go or a holder is known.
+    const auto deadline = Clock::now() + std::chrono::seconds(2);
+    for (;;) {
+        auto seen = identify_server(instance_dir);
+        if (auto *server = std::get_if<std::optional<RunningServer>>(&seen))
+            return std::move(*server);
+        if (Clock::now() > deadline)
+            break;
+        std::this_thread::sleep_for(poll_step);
     }
     throw sdk::Error("loopback: " + (instance_dir / state_file::server_lock).string() +
                      " is locked, but by no process of ours that leads its session and holds "

@@ -38,8 +38,10 @@ struct RunningServer {
 // the lock (/proc/locks), checked to be a process of ours that leads its own
 // session and holds the lock file open, with the same start time before and
 // after its pidfd was opened. nullopt when nobody holds the lock (nothing to
-// stop). Throws sdk::Error naming the lock when it is held by a process that
-// cannot be confirmed: never a guess.
+// stop). A server that is exiting holds the lock a moment after it stops
+// showing it open: looks again for up to 2 s. Throws sdk::Error naming the
+// lock when it stays held by a process that cannot be confirmed: never a
+// guess.
 std::optional<RunningServer> running_server(const std::filesystem::path &instance_dir);
 
 // SIGTERM to the server through its pidfd (the server stops its connections
