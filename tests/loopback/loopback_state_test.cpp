@@ -126,6 +126,32 @@ std::vector<Corruption> corruptions(const std::string &file) {
     return cases;
 }
 
+// A child in our session (so never a session leader, never identified as a
+// server) that takes the instance's server.lock, then holds it `hold_us`
+// microseconds, or until killed when 0. Returns once the lock is held.
+pid_t fork_lock_holder(const fs::path &dir, useconds_t hold_us) {
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
+    const pid_t holder = fork();
+    REQUIRE(holder >= 0);
+    if (holder == 0) {
+        const int fd = open((dir / "server.lock").c_str(), O_RDWR | O_CREAT, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) != 0)
+            _exit(1);
+        (void)!write(ready[1], "x", 1);
+        if (hold_us == 0)
+            pause();
+        else
+            usleep(hold_us);
+        _exit(0);
+    }
+    char byte = 0;
+    REQUIRE(read(ready[0], &byte, 1) == 1);
+    close(ready[0]);
+    close(ready[1]);
+    return holder;
+}
+
 } // namespace
 
 TEST_CASE("corrupt state files are one-line errors with file, line and column; the instance "
@@ -263,22 +289,7 @@ TEST_CASE("Destroy finds the server by its lock, whatever server.pid says, and s
             "instance") {
         const fs::path dir = plant_instance(f.state_dir, "lo-0000000000c1");
         write_text(dir / "server.pid", std::to_string(getpid()) + "\n");
-        int ready[2];
-        REQUIRE(pipe(ready) == 0);
-        const pid_t holder = fork(); // stays in our session: not a session leader
-        REQUIRE(holder >= 0);
-        if (holder == 0) {
-            const int fd = open((dir / "server.lock").c_str(), O_RDWR | O_CREAT, 0600);
-            if (fd < 0 || flock(fd, LOCK_EX) != 0)
-                _exit(1);
-            (void)!write(ready[1], "x", 1);
-            pause();
-            _exit(0);
-        }
-        char byte = 0;
-        REQUIRE(read(ready[0], &byte, 1) == 1);
-        close(ready[0]);
-        close(ready[1]);
+        const pid_t holder = fork_lock_holder(dir, 0);
         auto listed = set.instances(set_filter);
         REQUIRE(listed.size() == 1);
         const Outcome refused = listed[0].destroy();
@@ -299,22 +310,7 @@ TEST_CASE("Destroy finds the server by its lock, whatever server.pid says, and s
         // TSan) must not fail for that.
         const fs::path dir = plant_instance(f.state_dir, "lo-0000000000c2");
         write_text(dir / "server.pid", std::to_string(getpid()) + "\n");
-        int ready[2];
-        REQUIRE(pipe(ready) == 0);
-        const pid_t holder = fork(); // not a session leader: never identified
-        REQUIRE(holder >= 0);
-        if (holder == 0) {
-            const int fd = open((dir / "server.lock").c_str(), O_RDWR | O_CREAT, 0600);
-            if (fd < 0 || flock(fd, LOCK_EX) != 0)
-                _exit(1);
-            (void)!write(ready[1], "x", 1);
-            usleep(300 * 1000);
-            _exit(0);
-        }
-        char byte = 0;
-        REQUIRE(read(ready[0], &byte, 1) == 1);
-        close(ready[0]);
-        close(ready[1]);
+        const pid_t holder = fork_lock_holder(dir, 300 * 1000);
         auto listed = set.instances(set_filter);
         REQUIRE(listed.size() == 1);
         const Outcome destroyed = listed[0].destroy();
